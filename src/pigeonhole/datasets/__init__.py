@@ -1,0 +1,1 @@
+"""From folders of photos to frozen dataset versions: import, health, split, version."""

@@ -1,0 +1,252 @@
+"""The import engine: decode, hash, store and record the files an importer lists.
+
+Files are examined in bounded chunks on a thread pool (Pillow and hashlib release the
+GIL), while the previous chunk is written. Each chunk is one database transaction,
+written after its blobs, so a killed import leaves every committed image whole and
+the next run picks up where it stopped: files already imported from the same path
+are counted as unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pigeonhole.datasets.importers import SourceRecord
+from pigeonhole.errors import ImageError
+from pigeonhole.images import ImageInfo, inspect
+from pigeonhole.progress import Progress, report
+from pigeonhole.storage.blobs import BlobStore
+from pigeonhole.storage.database import ImageLabelRow, ImageRow, ImageSourceRow
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 64
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file that was not imported, and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A file whose bytes were already in the project under another name."""
+
+    name: str
+    duplicate_of: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did.
+
+    Attributes:
+        source: The path imported.
+        layout: The layout detected.
+        found: Files listed by the source.
+        added: New images stored.
+        unchanged: Files already imported from the same path (a repeated import).
+        duplicates: Files whose bytes the project already held under another name;
+            stored once, their path and labels recorded as another source.
+        labelled: Images already present, unlabelled, that got labels from this import.
+        errors: Files that could not be imported, with the reason.
+        classes_added: Classes the import created.
+    """
+
+    source: str
+    layout: str
+    found: int = 0
+    added: int = 0
+    unchanged: int = 0
+    duplicates: list[Duplicate] = field(default_factory=list)
+    labelled: int = 0
+    errors: list[Problem] = field(default_factory=list)
+    classes_added: list[str] = field(default_factory=list)
+    import_id: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe form."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (
+            f"{self.found} files: {self.added} added, {self.unchanged} unchanged, "
+            f"{len(self.duplicates)} exact duplicates, {len(self.errors)} refused"
+        )
+
+
+@dataclass(frozen=True)
+class _Examined:
+    record: SourceRecord
+    info: ImageInfo | None = None
+    data: bytes | None = None
+    error: str | None = None
+
+
+@dataclass
+class _Target:
+    """Where the chunks go: the project, its classes and the stores."""
+
+    project_id: int
+    class_ids: dict[str, int]
+    import_id: int
+    keep_split: bool
+    blobs: BlobStore
+    sessions: sessionmaker[Session]
+
+
+def ingest(
+    records: Sequence[SourceRecord],
+    target: _Target,
+    result: ImportReport,
+    *,
+    workers: int,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Imports ``records`` into the project described by ``target``."""
+    total = len(records)
+    done = 0
+    report(progress, "import", 0, total)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for examined in _examine_chunks(pool, records):
+            _store(examined, target, result)
+            done += len(examined)
+            report(progress, "import", done, total)
+    return result
+
+
+def _examine_chunks(
+    pool: ThreadPoolExecutor, records: Sequence[SourceRecord]
+) -> Iterator[list[_Examined]]:
+    """Examines chunk k+1 on the pool while the caller stores chunk k."""
+    chunks = iter(_chunked(records, CHUNK))
+    pending: list[Future[_Examined]] | None = None
+    for chunk in chunks:
+        submitted = [pool.submit(_examine, record) for record in chunk]
+        if pending is not None:
+            yield [future.result() for future in pending]
+        pending = submitted
+    if pending is not None:
+        yield [future.result() for future in pending]
+
+
+def _chunked(
+    items: Sequence[SourceRecord], size: int
+) -> Iterable[Sequence[SourceRecord]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _examine(record: SourceRecord) -> _Examined:
+    try:
+        data = record.path.read_bytes()
+    except OSError as error:
+        return _Examined(record, error=f"cannot be read ({error.strerror})")
+    try:
+        info = inspect(data, name=record.name)
+    except ImageError as error:
+        reason = str(error).removeprefix(f"{record.name}: ")
+        return _Examined(record, error=reason)
+    return _Examined(record, info=info, data=data)
+
+
+def _store(chunk: list[_Examined], target: _Target, result: ImportReport) -> None:
+    good = [item for item in chunk if item.info is not None]
+    for item in chunk:
+        if item.error is not None:
+            result.errors.append(Problem(item.record.name, item.error))
+    if not good:
+        return
+    with target.sessions.begin() as session:
+        known = _known_images(session, target.project_id, good)
+        for item in good:
+            assert item.info is not None and item.data is not None  # filtered above
+            image = known.get(item.info.sha256)
+            if image is None:
+                known[item.info.sha256] = _add(session, item, target)
+                result.added += 1
+            else:
+                _add_source(session, image, item, target, result)
+
+
+def _known_images(
+    session: Session, project_id: int, items: list[_Examined]
+) -> dict[str, ImageRow]:
+    digests = {item.info.sha256 for item in items if item.info is not None}
+    rows = session.scalars(
+        select(ImageRow).where(
+            ImageRow.project_id == project_id, ImageRow.sha256.in_(digests)
+        )
+    )
+    return {row.sha256: row for row in rows}
+
+
+def _add(session: Session, item: _Examined, target: _Target) -> ImageRow:
+    info, record = item.info, item.record
+    assert info is not None and item.data is not None
+    target.blobs.put(item.data, info.sha256)
+    split = record.split.value if (record.split and target.keep_split) else None
+    image = ImageRow(
+        project_id=target.project_id,
+        sha256=info.sha256,
+        filename=record.name,
+        width=info.width,
+        height=info.height,
+        format=info.format,
+        mode=info.mode,
+        size_bytes=len(item.data),
+        phash=info.phash,
+        split=split,
+        import_id=target.import_id,
+    )
+    image.labels = [
+        ImageLabelRow(class_id=target.class_ids[label], source="import")
+        for label in record.labels
+    ]
+    image.sources = [_source_row(record, target)]
+    session.add(image)
+    session.flush()
+    return image
+
+
+def _add_source(
+    session: Session,
+    image: ImageRow,
+    item: _Examined,
+    target: _Target,
+    result: ImportReport,
+) -> None:
+    record = item.record
+    paths = {source.path for source in image.sources}
+    if record.name in paths:
+        result.unchanged += 1
+        return
+    image.sources.append(_source_row(record, target))
+    result.duplicates.append(Duplicate(record.name, image.filename))
+    if not image.labels and record.labels:
+        image.labels = [
+            ImageLabelRow(class_id=target.class_ids[label], source="import")
+            for label in record.labels
+        ]
+        result.labelled += 1
+    if image.split is None and record.split is not None and target.keep_split:
+        image.split = record.split.value
+
+
+def _source_row(record: SourceRecord, target: _Target) -> ImageSourceRow:
+    return ImageSourceRow(
+        path=record.name,
+        labels=list(record.labels),
+        split=record.split.value if record.split else None,
+        import_id=target.import_id,
+    )

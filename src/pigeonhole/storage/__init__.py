@@ -1,0 +1,1 @@
+"""Where a workspace keeps things: the metadata database and the blob store."""
