@@ -41,8 +41,9 @@ if TYPE_CHECKING:
     from pigeonhole.datasets.health import HealthReport
     from pigeonhole.datasets.importers import SourceRecord
     from pigeonhole.datasets.ingest import ImportReport
+    from pigeonhole.datasets.project_data import SplitSummary
     from pigeonhole.datasets.splitting import SplitRatios
-    from pigeonhole.datasets.versions import DatasetVersion, SplitSummary
+    from pigeonhole.datasets.versions import DatasetVersion
     from pigeonhole.preprocessing import Preprocessing
     from pigeonhole.workspace import Workspace
 
@@ -374,7 +375,7 @@ class Project:
 
     def health(self, *, near_duplicate_distance: int | None = None) -> HealthReport:
         """The health report: counts, sizes, duplicates, leakage, conflicts."""
-        from pigeonhole.datasets.versions import health_of
+        from pigeonhole.datasets.project_data import health_of
 
         return health_of(self, near_duplicate_distance)
 
@@ -392,7 +393,7 @@ class Project:
             seed: Same images and seed give the same split.
             reassign: Also move images that already have a split.
         """
-        from pigeonhole.datasets.versions import split_project
+        from pigeonhole.datasets.project_data import split_project
 
         return split_project(self, ratios, seed=seed, reassign=reassign)
 
