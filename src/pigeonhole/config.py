@@ -50,7 +50,9 @@ class Settings:
         return cls(
             max_pixels=_int(env, "PIGEONHOLE_MAX_PIXELS", DEFAULT_MAX_PIXELS),
             near_duplicate_distance=_int(
-                env, "PIGEONHOLE_NEAR_DUPLICATE_DISTANCE", DEFAULT_NEAR_DUPLICATE_DISTANCE
+                env,
+                "PIGEONHOLE_NEAR_DUPLICATE_DISTANCE",
+                DEFAULT_NEAR_DUPLICATE_DISTANCE,
             ),
             database_url=env.get("PIGEONHOLE_DATABASE_URL") or None,
             log_level=env.get("PIGEONHOLE_LOG_LEVEL", "WARNING").upper(),
@@ -58,7 +60,7 @@ class Settings:
         )
 
     def worker_count(self) -> int:
-        """Threads to use for decoding: the setting, or the cores this process may use."""
+        """Decoding threads: the setting, or the cores this process may use."""
         if self.workers > 0:
             return self.workers
         try:

@@ -10,12 +10,12 @@ Example:
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from pigeonhole.errors import ValidationError
 
 
-class ProjectType(str, Enum):
+class ProjectType(StrEnum):
     """Whether an image has exactly one class or any number of labels."""
 
     SINGLE_LABEL = "single-label"
@@ -27,7 +27,7 @@ class ProjectType(str, Enum):
 
     @classmethod
     def parse(cls, value: str | ProjectType) -> ProjectType:
-        """Accepts ``single-label``/``multi-label`` (also with ``_``), case-insensitive."""
+        """Accepts ``single-label`` or ``multi-label``, any case, ``_`` for ``-``."""
         if isinstance(value, ProjectType):
             return value
         text = str(value).strip().lower().replace("_", "-")
@@ -38,7 +38,7 @@ class ProjectType(str, Enum):
         raise ValidationError(f"project type {value!r} is not one of: {accepted}")
 
 
-class Split(str, Enum):
+class Split(StrEnum):
     """The three splits; ``valid`` chooses settings, ``test`` only measures."""
 
     TRAIN = "train"

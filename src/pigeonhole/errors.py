@@ -3,11 +3,11 @@
 The tree::
 
     PigeonholeError
-    ├── WorkspaceError           workspace missing, not a workspace, schema too new
-    ├── NotFoundError            project, class, image, version or model that does not exist
+    ├── WorkspaceError           missing, not a workspace, schema too new
+    ├── NotFoundError            a project, class, image, version or model
     ├── ConflictError            a name or slug that is already taken
-    ├── ValidationError          an argument or recipe value outside what is accepted
-    ├── ImportFormatError        a source folder, CSV or zip that cannot be read as a dataset
+    ├── ValidationError          a value outside what is accepted
+    ├── ImportFormatError        a folder, CSV or zip in no known layout
     │   └── UnsafeArchiveError   a zip member that would escape its folder
     ├── ImageError               one image that cannot be used (the batch goes on)
     │   ├── UnsupportedImageError   not an image, or a format we do not read

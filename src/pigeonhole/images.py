@@ -9,7 +9,8 @@ the file and the reason, so that a batch can report it and go on.
 
 Example:
     >>> from pigeonhole.images import decode
-    >>> image = decode(open("photo.jpg", "rb").read(), name="photo.jpg")  # doctest: +SKIP
+    >>> data = open("photo.jpg", "rb").read()  # doctest: +SKIP
+    >>> image = decode(data, name="photo.jpg")  # doctest: +SKIP
     >>> image.mode
     'RGB'
 """
@@ -101,7 +102,9 @@ def read(path: str | Path, *, max_pixels: int | None = None) -> Image.Image:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise UnsupportedImageError(f"{path}: cannot be read ({error.strerror})") from None
+        raise UnsupportedImageError(
+            f"{path}: cannot be read ({error.strerror})"
+        ) from None
     return decode(data, name=str(path), max_pixels=max_pixels)
 
 
@@ -196,8 +199,8 @@ def _open(data: bytes, name: str, max_pixels: int | None) -> Image.Image:
     width, height = image.size
     if width * height > limit:
         raise ImageTooLargeError(
-            f"{name}: {width}x{height} = {width * height:,} pixels is over the limit of "
-            f"{limit:,}; raise PIGEONHOLE_MAX_PIXELS if the image is genuine"
+            f"{name}: {width}x{height} = {width * height:,} pixels is over the limit "
+            f"of {limit:,}; raise PIGEONHOLE_MAX_PIXELS if the image is genuine"
         )
     if width == 0 or height == 0:
         raise CorruptImageError(f"{name}: image has no pixels ({width}x{height})")
