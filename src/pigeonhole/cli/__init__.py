@@ -1,0 +1,1 @@
+"""The ``pigeonhole`` command: a thin face over the Python API."""

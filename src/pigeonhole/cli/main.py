@@ -1,0 +1,197 @@
+"""``pigeonhole``: workspaces, projects, import, health, split and dataset versions.
+
+Results go to stdout (``--json`` for scripts), progress and errors to stderr. A failed
+command prints ``Error: <message>`` and exits 1; a usage error exits 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pigeonhole import __version__
+from pigeonhole.cli.common import (
+    configure_logging,
+    friendly_errors,
+    json_option,
+    open_workspace,
+    print_json,
+    progress_bar,
+    workspace_option,
+)
+from pigeonhole.cli.datasets import dataset_commands
+from pigeonhole.domain import ProjectType
+from pigeonhole.workspace import Workspace
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pigeonhole")
+def cli() -> None:
+    """Self-hosted image classification: import, label, split, version, train, serve."""
+    configure_logging()
+
+
+@cli.command()
+@click.argument(
+    "path", type=click.Path(file_okay=False, path_type=Path), required=False
+)
+@click.option("--database-url", help="SQLAlchemy URL, e.g. a PostgreSQL database.")
+@friendly_errors
+def init(path: Path | None, database_url: str | None) -> None:
+    """Create a workspace at PATH (default: ./pigeonhole-workspace)."""
+    workspace = Workspace.init(
+        path or Path("pigeonhole-workspace"), database_url=database_url
+    )
+    click.echo(f"Workspace ready at {workspace.root}")
+
+
+@cli.group()
+def project() -> None:
+    """Create, list, show and delete projects."""
+
+
+@project.command("create")
+@click.argument("name")
+@click.option(
+    "--type",
+    "project_type",
+    type=click.Choice([member.value for member in ProjectType]),
+    default=ProjectType.SINGLE_LABEL.value,
+    show_default=True,
+    help="Fixed for the project's life.",
+)
+@click.option("--class", "classes", multiple=True, help="A class name; repeat.")
+@click.option("--slug", help="URL-safe id; derived from NAME by default.")
+@workspace_option
+@json_option
+@friendly_errors
+def project_create(
+    name: str,
+    project_type: str,
+    classes: tuple[str, ...],
+    slug: str | None,
+    workspace_path: Path,
+    as_json: bool,
+) -> None:
+    """Create a project called NAME."""
+    created = open_workspace(workspace_path).create_project(
+        name, type=project_type, classes=classes, slug=slug
+    )
+    if as_json:
+        print_json(_project_dict(created))
+    else:
+        click.echo(f"Created project {created.slug} ({created.type.value})")
+
+
+@project.command("list")
+@workspace_option
+@json_option
+@friendly_errors
+def project_list(workspace_path: Path, as_json: bool) -> None:
+    """List the projects of the workspace."""
+    projects = open_workspace(workspace_path).projects()
+    if as_json:
+        print_json([_project_dict(each) for each in projects])
+        return
+    if not projects:
+        click.echo("No projects yet: pigeonhole project create NAME")
+    for each in projects:
+        click.echo(
+            f"{each.slug:<24} {each.type.value:<13} {each.count_images():>7} images  "
+            f"{len(each.class_names)} classes"
+        )
+
+
+@project.command("show")
+@click.argument("project_ref", metavar="PROJECT")
+@workspace_option
+@json_option
+@friendly_errors
+def project_show(project_ref: str, workspace_path: Path, as_json: bool) -> None:
+    """Show a project's classes and image counts."""
+    found = open_workspace(workspace_path).project(project_ref)
+    details = _project_dict(found)
+    if as_json:
+        print_json(details)
+        return
+    click.echo(f"{found.name} ({found.slug}), {found.type.value}")
+    click.echo(f"images: {details['images']}, unlabelled: {details['unlabelled']}")
+    click.echo(f"classes: {', '.join(found.class_names) or 'none yet'}")
+    click.echo(f"versions: {details['versions']}")
+
+
+@project.command("delete")
+@click.argument("project_ref", metavar="PROJECT")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@workspace_option
+@friendly_errors
+def project_delete(project_ref: str, yes: bool, workspace_path: Path) -> None:
+    """Delete a project with its images, labels and versions."""
+    workspace = open_workspace(workspace_path)
+    found = workspace.project(project_ref)
+    if not yes:
+        click.confirm(f"Delete project {found.slug} and all its labels?", abort=True)
+    workspace.delete_project(found.id)
+    click.echo(f"Deleted project {found.slug}")
+
+
+@cli.group("class")
+def class_group() -> None:
+    """List and add classes."""
+
+
+@class_group.command("add")
+@click.argument("project_ref", metavar="PROJECT")
+@click.argument("names", nargs=-1, required=True)
+@workspace_option
+@friendly_errors
+def class_add(project_ref: str, names: tuple[str, ...], workspace_path: Path) -> None:
+    """Add classes NAMES to PROJECT (existing ones are left as they are)."""
+    added = open_workspace(workspace_path).project(project_ref).add_classes(names)
+    click.echo(f"Added {len(added)} classes: {', '.join(added) or 'none new'}")
+
+
+@class_group.command("list")
+@click.argument("project_ref", metavar="PROJECT")
+@workspace_option
+@json_option
+@friendly_errors
+def class_list(project_ref: str, workspace_path: Path, as_json: bool) -> None:
+    """List the classes of PROJECT in class-id order."""
+    found = open_workspace(workspace_path).project(project_ref)
+    names = found.class_names
+    if as_json:
+        print_json([{"class_id": i, "name": name} for i, name in enumerate(names)])
+        return
+    for class_id, name in enumerate(names):
+        count = found.count_images(label=name)
+        click.echo(f"{class_id:>3}  {name:<30} {count:>7} images")
+
+
+def _project_dict(found: object) -> dict[str, object]:
+    from pigeonhole.project import Project
+
+    assert isinstance(found, Project)
+    return {
+        "id": found.id,
+        "name": found.name,
+        "slug": found.slug,
+        "type": found.type.value,
+        "classes": found.class_names,
+        "images": found.count_images(),
+        "unlabelled": found.count_images(unlabelled=True),
+        "versions": [version.number for version in found.versions()],
+    }
+
+
+for command in dataset_commands:
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the ``pigeonhole`` script."""
+    cli(prog_name="pigeonhole")
+
+
+__all__ = ["cli", "main", "progress_bar"]
