@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from pigeonhole import images as image_io
@@ -437,7 +437,7 @@ class Project:
 
     def _image_query(
         self, *, split: str | Split | None, label: str | None, unlabelled: bool
-    ):  # type: ignore[no-untyped-def]
+    ) -> Select[ImageRow]:
         query = select(ImageRow).where(ImageRow.project_id == self.id)
         if split is not None:
             query = query.where(ImageRow.split == Split.parse(split).value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -20,6 +21,7 @@ from pigeonhole.datasets.export import FORMATS
 from pigeonhole.datasets.splitting import SplitRatios
 from pigeonhole.domain import Split
 from pigeonhole.preprocessing import Preprocessing, ResizeMode
+from pigeonhole.project import ImageRecord
 
 project_argument = click.argument("project_ref", metavar="PROJECT")
 SPLIT_CHOICE = click.Choice(["train", "valid", "val", "test"])
@@ -383,10 +385,8 @@ def _more(count: int, shown: int, what: str) -> None:
         click.echo(f"  ... and {count - shown} more {what}")
 
 
-def _image_dict(record: object) -> dict[str, object]:
-    from dataclasses import asdict
-
-    return asdict(record)  # type: ignore[call-overload,no-any-return]
+def _image_dict(record: ImageRecord) -> dict[str, object]:
+    return asdict(record)
 
 
 def _version_dict(version: object) -> dict[str, object]:

@@ -169,6 +169,60 @@ def class_list(project_ref: str, workspace_path: Path, as_json: bool) -> None:
         click.echo(f"{class_id:>3}  {name:<30} {count:>7} images")
 
 
+@cli.command()
+@click.argument(
+    "path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="demo-workspace",
+    required=False,
+)
+@click.option(
+    "--source",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="/usr/share/datasets/fashion-mnist",
+    show_default=True,
+    help="Folder of the Fashion-MNIST IDX files (Debian's dataset-fashion-mnist).",
+)
+@click.option(
+    "--per-class", type=click.IntRange(10, 6000), default=200, show_default=True
+)
+@json_option
+@friendly_errors
+def demo(path: Path, source: Path, per_class: int, as_json: bool) -> None:
+    """Build a demo workspace at PATH from Fashion-MNIST, start to version."""
+    from dataclasses import asdict
+
+    from pigeonhole.demo import build_demo
+
+    with progress_bar("demo") as progress:
+        summary = build_demo(
+            path, source=source, per_class=per_class, progress=progress
+        )
+    if as_json:
+        print_json(asdict(summary))
+        return
+    click.echo(f"Demo workspace: {summary.workspace}")
+    click.echo(f"Images written as class folders: {summary.images_folder}")
+    imported = summary.imported
+    click.echo(
+        f"Imported {imported['added']} new images ({imported['unchanged']} already "
+        f"there, {imported['duplicates']} duplicates, {imported['refused']} refused)"
+    )
+    if summary.health_text:
+        click.echo(summary.health_text)
+    for plot in summary.health_plots:
+        click.echo(f"plot: {plot}")
+    counts = summary.split["counts"]
+    click.echo(
+        f"Split: train {counts['train']}, valid {counts['valid']}, "
+        f"test {counts['test']}"
+    )
+    click.echo(
+        f"Dataset version {summary.version['id']}: manifest "
+        f"{summary.version['manifest_hash'][:16]}, files {summary.version['files']}"
+    )
+
+
 def _project_dict(found: object) -> dict[str, object]:
     from pigeonhole.project import Project
 

@@ -214,4 +214,31 @@ def load_sources(
 
 def health_of(project: Project, near_duplicate_distance: int | None) -> HealthReport:
     """The health report of a project; see Project.health."""
-    raise NotImplementedError
+    from pigeonhole.datasets.health import HealthImage, compute_health
+
+    distance = near_duplicate_distance
+    if distance is None:
+        distance = project.workspace.settings.near_duplicate_distance
+    class_names = project.class_names
+    with project.workspace.sessions() as session:
+        facts = load_facts(session, project.id)
+        sources = load_sources(session, project.id)
+    records = []
+    for fact in facts:
+        found = sources.get(fact.id) or [(fact.filename, [])]
+        records.append(
+            HealthImage(
+                image_id=fact.id,
+                filename=fact.filename,
+                sources=tuple(path for path, _ in found),
+                source_labels=tuple(tuple(labels) for _, labels in found),
+                labels=tuple(class_names[position] for position in fact.labels),
+                split=fact.split,
+                width=fact.width,
+                height=fact.height,
+                phash=fact.phash,
+            )
+        )
+    return compute_health(
+        records, class_names, project.type, near_duplicate_distance=distance
+    )
