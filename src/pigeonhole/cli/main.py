@@ -21,6 +21,7 @@ from pigeonhole.cli.common import (
     workspace_option,
 )
 from pigeonhole.cli.datasets import dataset_commands
+from pigeonhole.cli.weights import weights_group
 from pigeonhole.domain import ProjectType
 from pigeonhole.workspace import Workspace
 
@@ -241,6 +242,7 @@ def _project_dict(found: object) -> dict[str, object]:
 
 for command in dataset_commands:
     cli.add_command(command)
+cli.add_command(weights_group)
 
 
 def main() -> None:
