@@ -232,7 +232,10 @@ def _load_upright(image: Image.Image, name: str) -> Image.Image:
 
 def _wide_grey_to_rgb(image: Image.Image) -> Image.Image:
     values = np.asarray(image, dtype=np.float64)
-    if image.mode == "F" and values.size and values.max() <= 1.0:
+    if image.mode.startswith("I;16"):
+        # The mode fixes the range, so a dark 16-bit picture stays dark.
+        values = values / 257.0
+    elif image.mode == "F" and values.size and values.max() <= 1.0:
         values = values * 255.0
     elif values.size and values.max() > 255:
         values = values / 257.0  # 16-bit range onto 8 bits

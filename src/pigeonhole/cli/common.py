@@ -36,12 +36,18 @@ DEFAULT_WORKSPACE = "pigeonhole-workspace"
 
 stderr = Console(stderr=True)
 
+
+def default_workspace() -> str:
+    """``$PIGEONHOLE_WORKSPACE``, or ``pigeonhole-workspace`` in the current folder."""
+    return os.environ.get("PIGEONHOLE_WORKSPACE", DEFAULT_WORKSPACE)
+
+
 workspace_option = click.option(
     "--workspace",
     "-w",
     "workspace_path",
     type=click.Path(file_okay=False, path_type=Path),
-    default=lambda: os.environ.get("PIGEONHOLE_WORKSPACE", DEFAULT_WORKSPACE),
+    default=default_workspace,
     show_default=f"$PIGEONHOLE_WORKSPACE or ./{DEFAULT_WORKSPACE}",
     help="Workspace folder.",
 )

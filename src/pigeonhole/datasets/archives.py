@@ -53,10 +53,10 @@ def _check_members(archive: Path, members: list[zipfile.ZipInfo]) -> None:
                 f"{archive}: member {name!r} would be written outside the import "
                 "folder; refusing the whole archive"
             )
-        mode = member.external_attr >> 16
-        if stat.S_ISLNK(mode) or (
-            mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
-        ):
+        # Many writers (Python's writestr among them) set permission bits with no
+        # file type; only a type other than file or folder is refused.
+        kind = stat.S_IFMT(member.external_attr >> 16)
+        if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
             raise UnsafeArchiveError(
                 f"{archive}: member {name!r} is a link or special file; only regular "
                 "files and folders are accepted"
@@ -84,11 +84,20 @@ def _extract_member(
 
 
 def _single_top_folder(destination: Path) -> Path:
+    """Unwraps one top-level folder when it is a dataset root, not a class folder.
+
+    ``bundle/train/cats/1.jpg`` unwraps to ``bundle``; ``cats/1.jpg`` stays as it is,
+    so the single folder is read as the class ``cats``.
+    """
     entries = [
         entry
         for entry in destination.iterdir()
         if not entry.name.startswith(".") and entry.name != "__MACOSX"
     ]
-    if len(entries) == 1 and entries[0].is_dir():
-        return entries[0]
-    return destination
+    if len(entries) != 1 or not entries[0].is_dir():
+        return destination
+    inside = list(entries[0].iterdir())
+    looks_like_root = any(
+        child.is_dir() or child.suffix.lower() == ".csv" for child in inside
+    )
+    return entries[0] if looks_like_root else destination

@@ -34,11 +34,8 @@ def export_version(version: DatasetVersion, folder: Path, format: str) -> Path:
     if folder.exists() and any(folder.iterdir()):
         raise ValidationError(f"{folder} is not empty; export into a new folder")
     items = version.items()
-    if format == "folders" and any(len(item.labels) != 1 for item in items):
-        raise ValidationError(
-            f"version {version.id} has images with several labels (or none); "
-            "class folders hold one class per image: use format='multilabel-csv'"
-        )
+    if format == "folders":
+        _check_folder_layout(version, items)
     folder.mkdir(parents=True, exist_ok=True)
     blobs = version.project.workspace.blobs
     for item in items:
@@ -50,6 +47,22 @@ def export_version(version: DatasetVersion, folder: Path, format: str) -> Path:
     manifest = json.dumps(version.manifest(), indent=1, ensure_ascii=False)
     (folder / "manifest.json").write_text(manifest + "\n", encoding="utf-8")
     return folder
+
+
+def _check_folder_layout(version: DatasetVersion, items: list[VersionItem]) -> None:
+    if any(len(item.labels) != 1 for item in items):
+        raise ValidationError(
+            f"version {version.id} has images with several labels (or none); "
+            "class folders hold one class per image: use format='multilabel-csv'"
+        )
+    for name in sorted({item.labels[0] for item in items}):
+        # A class name becomes a folder: it must not climb out of the export.
+        if name in (".", "..") or "/" in name or "\\" in name:
+            raise ValidationError(
+                f"class {name!r} of version {version.id} cannot be a folder name "
+                "(it has a path separator or is '.' or '..'): use "
+                "format='multilabel-csv'"
+            )
 
 
 def _relative_path(item: VersionItem, format: str) -> Path:

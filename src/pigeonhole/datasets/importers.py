@@ -22,13 +22,14 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pigeonhole.domain import Split
-from pigeonhole.errors import ImportFormatError
+from pigeonhole.errors import ImportFormatError, ValidationError
 from pigeonhole.images import IMAGE_SUFFIXES
 
 ROBOFLOW_CSV = "_classes.csv"
@@ -183,7 +184,7 @@ def _roboflow(root: Path, splits: dict[Split | None, Path]) -> ImportSource:
 def _read_roboflow_table(
     root: Path, table: Path, split: Split | None, source: ImportSource
 ) -> Iterator[SourceRecord]:
-    with table.open(newline="", encoding="utf-8-sig") as file:
+    with _utf8(table) as file:
         rows = csv.reader(file)
         header = [cell.strip() for cell in next(rows, [])]
         if len(header) < 2 or header[0].lower() != "filename":
@@ -234,11 +235,26 @@ def _roboflow_row(
 
 def _label_csv(root: Path) -> Path | None:
     for candidate in sorted(root.glob("*.csv")):
-        with candidate.open(newline="", encoding="utf-8-sig") as file:
-            header = [cell.strip().lower() for cell in next(csv.reader(file), [])]
+        # Only the header matters here: a stray CSV in another encoding is no
+        # label table, and must not stop a class-folder import.
+        with candidate.open("rb") as file:
+            first = file.readline().decode("utf-8-sig", errors="replace")
+        header = [cell.strip().lower() for cell in next(csv.reader([first]), [])]
         if header[:2] == ["filename", "labels"] or header[:2] == ["filename", "label"]:
             return candidate
     return None
+
+
+def _utf8(table: Path) -> io.StringIO:
+    """The text of a CSV file, which must be UTF-8 (a BOM is allowed)."""
+    try:
+        text = table.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ImportFormatError(
+            f"{table}: not UTF-8 text (at byte {error.start}); save the file as "
+            "UTF-8 and import again"
+        ) from None
+    return io.StringIO(text, newline="")
 
 
 def _images_folder(folder: Path) -> Path:
@@ -249,7 +265,7 @@ def _images_folder(folder: Path) -> Path:
 def _csv(table: Path, images: Path) -> ImportSource:
     source = ImportSource(Layout.CSV, images, [])
     listed: set[str] = set()
-    with table.open(newline="", encoding="utf-8-sig") as file:
+    with _utf8(table) as file:
         rows = csv.DictReader(file)
         fields = [name.strip().lower() for name in rows.fieldnames or []]
         rows.fieldnames = fields
@@ -259,6 +275,8 @@ def _csv(table: Path, images: Path) -> ImportSource:
                 f"{table}: header must start with filename,labels, got {fields!r}"
             )
         for line, row in enumerate(rows, start=2):
+            # A refused row's file must not come back in as an unlabelled image.
+            listed.add(PurePosixPath((row.get("filename") or "").strip()).as_posix())
             record = _csv_row(table, line, row, label_field, images, source)
             if record is not None:
                 listed.add(record.name)
@@ -291,7 +309,7 @@ def _csv_row(
     if row.get("split"):
         try:
             split = Split.parse(row["split"])
-        except ValueError as error:
+        except ValidationError as error:
             source.problems.append(SourceProblem(where, str(error)))
             return None
     return _existing(images / filename, images, labels, split, where, source)
