@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint install system-packages clean
+.PHONY: demo test lint install system-packages clean bench bench-quick
 
 $(BIN)/pigeonhole: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ lint: install
 
 test: install system-packages lint
 	$(BIN)/python -m pytest -q
+
+# Speed, scale and accuracy figures against baselines (docs/performance.md).
+bench: install system-packages
+	$(BIN)/python -m benchmarks.run
+
+bench-quick: install system-packages
+	$(BIN)/python -m benchmarks.run --quick
 
 clean:
 	rm -rf $(VENV) demo-workspace demo-workspace-images
