@@ -13,6 +13,7 @@ import click
 from pigeonhole import __version__
 from pigeonhole.cli.common import (
     configure_logging,
+    default_workspace,
     friendly_errors,
     json_option,
     open_workspace,
@@ -21,6 +22,7 @@ from pigeonhole.cli.common import (
     workspace_option,
 )
 from pigeonhole.cli.datasets import dataset_commands
+from pigeonhole.cli.server import server_commands
 from pigeonhole.cli.weights import weights_group
 from pigeonhole.domain import ProjectType
 from pigeonhole.workspace import Workspace
@@ -40,9 +42,10 @@ def cli() -> None:
 @click.option("--database-url", help="SQLAlchemy URL, e.g. a PostgreSQL database.")
 @friendly_errors
 def init(path: Path | None, database_url: str | None) -> None:
-    """Create a workspace at PATH (default: ./pigeonhole-workspace)."""
+    """Create a workspace at PATH (default: $PIGEONHOLE_WORKSPACE or
+    ./pigeonhole-workspace, where the other commands look)."""
     workspace = Workspace.init(
-        path or Path("pigeonhole-workspace"), database_url=database_url
+        path or Path(default_workspace()), database_url=database_url
     )
     click.echo(f"Workspace ready at {workspace.root}")
 
@@ -240,7 +243,7 @@ def _project_dict(found: object) -> dict[str, object]:
     }
 
 
-for command in dataset_commands:
+for command in [*dataset_commands, *server_commands]:
     cli.add_command(command)
 cli.add_command(weights_group)
 

@@ -13,6 +13,9 @@ Tables::
         ├──< imports                     (one row per import, with its report)
         ├──< versions ──< runs           (training runs, with progress)
         └──< models                      (trained model packages, numbered)
+
+    api_keys                             (server keys: a sha256 hash, never the key)
+    thumbnails                           (image sha256 and size -> thumbnail blob)
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from sqlalchemy import (
     event,
     inspect,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -44,6 +49,34 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
     return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC that always comes back timezone-aware.
+
+    SQLite keeps no time zone, so a value written as UTC is read back naive; PostgreSQL
+    keeps it. This type gives both the same answer: naive values are refused on the way
+    in (a naive time is ambiguous) and tagged as UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: datetime | None, dialect: Dialect
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; use UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(
+        self, value: datetime | None, dialect: Dialect
+    ) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -57,9 +90,7 @@ class ProjectRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     type: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
     classes: Mapped[list[ClassRow]] = relationship(
         back_populates="project",
@@ -95,10 +126,8 @@ class ImportRow(Base):
     )
     source: Mapped[str] = mapped_column(String(1024))
     status: Mapped[str] = mapped_column(String(16), default="running")
-    started_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow
-    )
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
@@ -125,9 +154,7 @@ class ImageRow(Base):
     import_id: Mapped[int | None] = mapped_column(
         ForeignKey("imports.id", ondelete="SET NULL")
     )
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
     labels: Mapped[list[ImageLabelRow]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
@@ -183,9 +210,7 @@ class VersionRow(Base):
     manifest_hash: Mapped[str] = mapped_column(String(64))
     recipe: Mapped[dict[str, Any]] = mapped_column(JSON)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class RunRow(Base):
@@ -211,11 +236,9 @@ class RunRow(Base):
     message: Mapped[str] = mapped_column(String(2000), default="")
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     model_number: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow
-    )
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ModelRow(Base):
@@ -239,9 +262,32 @@ class ModelRow(Base):
     backbone: Mapped[str] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(String(1024))
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ApiKeyRow(Base):
+    """A server API key: its sha256 hash and first characters, never the key itself."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(8), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    read_only: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ThumbnailRow(Base):
+    """A thumbnail made once per image content and size, stored in the blob store."""
+
+    __tablename__ = "thumbnails"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer, primary_key=True)
+    blob_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 def connect(url: str) -> Engine:

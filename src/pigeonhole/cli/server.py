@@ -1,0 +1,140 @@
+"""``pigeonhole serve`` and ``pigeonhole keys``: the HTTP server and its API keys."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from pigeonhole.cli.common import (
+    friendly_errors,
+    json_option,
+    open_workspace,
+    print_json,
+    workspace_option,
+)
+
+if TYPE_CHECKING:
+    from pigeonhole.server.auth import ApiKey
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Serve without API keys: anyone who reaches the port can change data.",
+)
+@workspace_option
+@friendly_errors
+def serve_command(host: str, port: int, no_auth: bool, workspace_path: Path) -> None:
+    """Serve the workspace over HTTP (API docs at /docs)."""
+    import uvicorn
+
+    from pigeonhole.server import ServerSettings, create_app
+    from pigeonhole.server.auth import list_keys
+
+    settings = ServerSettings(host=host, port=port, require_keys=not no_auth)
+    workspace = open_workspace(workspace_path)
+    if no_auth and not settings.is_loopback:
+        click.echo(
+            f"Warning: serving {host} without API keys; anyone who reaches port "
+            f"{port} can read and change the workspace",
+            err=True,
+        )
+    elif not no_auth and not any(not key.revoked for key in list_keys(workspace)):
+        click.echo(
+            "No API keys yet: every request will get 401 until you create one with "
+            "`pigeonhole keys create NAME`",
+            err=True,
+        )
+    click.echo(
+        f"Serving {workspace.root} on http://{host}:{port} (docs: /docs)", err=True
+    )
+    try:
+        # log_config=None: keep the logging the CLI configured, once, for uvicorn too.
+        uvicorn.run(
+            create_app(workspace, settings=settings),
+            host=host,
+            port=port,
+            log_config=None,
+        )
+    finally:
+        workspace.close()
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Create, list and revoke the server's API keys."""
+
+
+@keys_group.command("create")
+@click.argument("name")
+@click.option("--read-only", is_flag=True, help="A key that cannot change data.")
+@workspace_option
+@json_option
+@friendly_errors
+def keys_create(
+    name: str, read_only: bool, workspace_path: Path, as_json: bool
+) -> None:
+    """Create a key called NAME and print it (it is shown this once only)."""
+    from pigeonhole.server.auth import create_key
+
+    key, record = create_key(open_workspace(workspace_path), name, read_only=read_only)
+    if as_json:
+        print_json({"key": key} | _key_dict(record))
+        return
+    click.echo(key)
+    access = "read-only" if read_only else "read-write"
+    click.echo(
+        f"Created {access} key {record.id} ({record.prefix}...) for {name!r}; copy "
+        "it now, it is not stored and cannot be shown again",
+        err=True,
+    )
+
+
+@keys_group.command("list")
+@workspace_option
+@json_option
+@friendly_errors
+def keys_list(workspace_path: Path, as_json: bool) -> None:
+    """List keys by prefix: name, access, created and revoked times."""
+    from pigeonhole.server.auth import list_keys
+
+    keys = list_keys(open_workspace(workspace_path))
+    if as_json:
+        print_json([_key_dict(key) for key in keys])
+        return
+    if not keys:
+        click.echo("No API keys yet: pigeonhole keys create NAME")
+    for key in keys:
+        access = "read-only" if key.read_only else "read-write"
+        state = (
+            f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        )
+        click.echo(
+            f"{key.id:>4}  {key.prefix}...  {access:<10}  {state:<24}  "
+            f"created {key.created_at:%Y-%m-%d %H:%M}  {key.name}"
+        )
+
+
+@keys_group.command("revoke")
+@click.argument("prefix")
+@workspace_option
+@friendly_errors
+def keys_revoke(prefix: str, workspace_path: Path) -> None:
+    """Revoke the key whose prefix (or id) is PREFIX."""
+    from pigeonhole.server.auth import revoke_key
+
+    record = revoke_key(open_workspace(workspace_path), prefix)
+    click.echo(f"Revoked key {record.id} ({record.prefix}...) of {record.name!r}")
+
+
+def _key_dict(key: ApiKey) -> dict[str, object]:
+    return asdict(key) | {"revoked": key.revoked}
+
+
+server_commands = [serve_command, keys_group]

@@ -1,0 +1,54 @@
+"""Builds the FastAPI application that serves one workspace.
+
+Example:
+    >>> import uvicorn
+    >>> settings = ServerSettings(port=8000)
+    >>> app = create_app(Workspace.open("ws"), settings=settings)  # doctest: +SKIP
+    >>> uvicorn.run(app, host=settings.host, port=settings.port)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from pigeonhole import __version__
+from pigeonhole.server.errors import install_error_handlers
+from pigeonhole.server.limits import BodyLimitMiddleware
+from pigeonhole.server.routes import include_routes
+from pigeonhole.server.settings import ServerSettings
+from pigeonhole.workspace import Workspace
+
+DESCRIPTION = """
+Import, label, split and version image datasets of a Pigeonhole workspace.
+
+**Keys.** Every route but `/health` and these docs needs an API key, given as the
+`api_key` query parameter or as `Authorization: Bearer <key>`. Create one with
+`pigeonhole keys create NAME` (add `--read-only` for a key that cannot change data).
+
+**Errors** have the body `{"message": ..., "code": ...}`: the code is stable, the
+message says what to fix.
+"""
+
+
+def create_app(workspace: Workspace, *, settings: ServerSettings) -> FastAPI:
+    """The application serving ``workspace``.
+
+    Args:
+        workspace: An open workspace; the caller closes it after the server stops.
+        settings: Limits and whether keys are required.
+
+    Returns:
+        A FastAPI app with the routes of :mod:`pigeonhole.server.routes`, JSON errors
+        and OpenAPI docs at ``/docs``.
+    """
+    app = FastAPI(
+        title="Pigeonhole",
+        version=__version__,
+        description=DESCRIPTION,
+    )
+    app.state.workspace = workspace
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    include_routes(app)
+    return app

@@ -1,0 +1,56 @@
+"""Settings of one server process.
+
+Example:
+    >>> from pigeonhole.server.settings import ServerSettings
+    >>> ServerSettings(port=9000).max_upload_bytes
+    20971520
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pigeonhole.errors import ValidationError
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the server listens and what it accepts.
+
+    Attributes:
+        host: Interface to bind; ``127.0.0.1`` keeps the server on this machine.
+        port: TCP port.
+        max_upload_bytes: Largest single image file in an upload.
+        max_request_bytes: Largest request body, which also bounds a ``.zip`` import.
+        allow_private_urls: Whether routes that fetch an image from a URL may reach
+            private and loopback addresses (off: a request cannot make the server
+            probe its own network).
+        require_keys: Whether every route but ``/health`` and the docs needs an API
+            key; turn off only on a trusted network.
+
+    Raises:
+        ValidationError: A port outside 0 to 65535 or a size limit below 1 byte.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_bytes: int = 20 * MIB
+    max_request_bytes: int = 200 * MIB
+    allow_private_urls: bool = False
+    require_keys: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValidationError(f"port={self.port} must be from 0 to 65535")
+        for name in ("max_upload_bytes", "max_request_bytes"):
+            if getattr(self, name) < 1:
+                raise ValidationError(
+                    f"{name}={getattr(self, name)} must be at least 1 byte"
+                )
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether :attr:`host` only accepts connections from this machine."""
+        return self.host in ("127.0.0.1", "::1", "localhost")
