@@ -180,16 +180,32 @@ class Project:
             sessions=self.workspace.sessions,
         )
         workers = self.workspace.settings.worker_count()
-        ingest(records, target, result, workers=workers, progress=progress)
+        try:
+            ingest(records, target, result, workers=workers, progress=progress)
+        except BaseException as error:
+            # Images committed so far stay (each chunk is its own transaction);
+            # running the import again adds the rest.
+            self._finish_import(
+                import_id, "interrupted", result, str(error) or type(error).__name__
+            )
+            raise
         result.import_id = import_id
-        with self.workspace.sessions.begin() as session:
-            finished = session.get(ImportRow, import_id)
-            if finished is not None:
-                finished.status = "done"
-                finished.finished_at = utcnow()
-                finished.report = result.to_dict()
+        self._finish_import(import_id, "done", result)
         logger.info("imported %s into %s: %s", label, self.slug, result.summary())
         return result
+
+    def _finish_import(
+        self, import_id: int, status: str, result: ImportReport, reason: str = ""
+    ) -> None:
+        report = result.to_dict()
+        if reason:
+            report["interrupted_by"] = reason
+        with self.workspace.sessions.begin() as session:
+            row = session.get(ImportRow, import_id)
+            if row is not None:
+                row.status = status
+                row.finished_at = utcnow()
+                row.report = report
 
     def _checked_records(
         self, records: Sequence[SourceRecord], result: ImportReport

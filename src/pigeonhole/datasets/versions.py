@@ -23,7 +23,7 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -346,13 +346,8 @@ def _from_row(project: Project, row: VersionRow) -> DatasetVersion:
         manifest_hash=row.manifest_hash,
         recipe=dict(row.recipe),
         counts=dict(row.counts),
-        created_at=_utc(row.created_at),
+        created_at=row.created_at,
     )
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite keeps no time zone: a time stored in UTC comes back naive.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:
