@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the demo and the tests need: the Fashion-MNIST files for the demo.
+# Debian packages the demo and the tests need: the Fashion-MNIST files for the demo and
+# chromium for the web UI's end-to-end tests (Playwright drives /usr/bin/chromium).
 # Uses sudo when not root; skips what is already installed.
 set -euo pipefail
 
 packages=()
 [ -d /usr/share/datasets/fashion-mnist ] || packages+=(dataset-fashion-mnist)
+[ -x /usr/bin/chromium ] || packages+=(chromium)
 [ ${#packages[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -16,6 +16,7 @@ from pigeonhole.server.errors import install_error_handlers
 from pigeonhole.server.limits import BodyLimitMiddleware
 from pigeonhole.server.routes import include_routes
 from pigeonhole.server.settings import ServerSettings
+from pigeonhole.webui import mount_webui
 from pigeonhole.workspace import Workspace
 
 DESCRIPTION = """
@@ -51,4 +52,5 @@ def create_app(workspace: Workspace, *, settings: ServerSettings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     include_routes(app)
+    mount_webui(app)
     return app

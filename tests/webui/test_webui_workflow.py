@@ -1,0 +1,124 @@
+"""The first pages in a real chromium: key, projects, upload and keyboard labelling."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+import imagegen
+
+CORRUPT = b"\x89PNG\r\n\x1a\n" + b"not an image at all" * 8
+
+
+def test_the_page_asks_for_a_key_and_keeps_it(page: Any, live: Any) -> None:
+    page.goto(live.url + "/")
+    page.get_by_label("API key", exact=True).fill(live.key)
+    page.get_by_role("button", name="Use this key").click()
+
+    expect(page.get_by_role("heading", name="Projects", exact=True)).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("heading", name="Projects", exact=True)).to_be_visible()
+
+
+def test_a_wrong_key_is_explained_not_crashed_on(page: Any, live: Any) -> None:
+    page.goto(live.url + "/?api_key=ph_wrongwrongwrong")
+
+    expect(page.get_by_text(re.compile("unknown API key ph_wrong"))).to_be_visible()
+    expect(page.get_by_label("API key", exact=True)).to_be_visible()
+
+
+def test_create_upload_and_label_with_the_keyboard(
+    open_ui: Any, live: Any, shoot: Any
+) -> None:
+    page = open_ui("#/projects")
+    page.get_by_label("Name").fill("Shapes")
+    page.get_by_label("Classes").fill("red, green")
+    page.get_by_role("button", name="Create project").click()
+
+    expect(page.get_by_role("heading", name="Upload to Shapes")).to_be_visible()
+    page.get_by_label("choose files").set_input_files(
+        [_file(f"shape{n}.png", imagegen.png(n)) for n in range(4)]
+        + [_file("broken.png", CORRUPT)]
+    )
+    summary = page.locator("#upload-summary")
+    expect(summary).to_contain_text("4 imported, 0 duplicate(s) skipped, 1 refused")
+    expect(summary.locator(".refused li")).to_contain_text("broken.png")
+    shoot(page, "upload")
+
+    page.get_by_role("link", name="Go on to labelling").click()
+    grid = page.get_by_role("listbox", name="Images")
+    expect(grid.get_by_role("option")).to_have_count(4)
+    grid.get_by_role("option").first.focus()
+    page.keyboard.press("1")
+    page.keyboard.press("2")
+    page.keyboard.press("s")
+    page.keyboard.press("2")
+    expect(grid.get_by_role("option").nth(3)).to_contain_text("green")
+    shoot(page, "label")
+
+    with live.client() as client:
+        images = client.get("/projects/shapes/images").json()["images"]
+    assert [image["labels"] for image in images] == [["red"], ["green"], [], ["green"]]
+
+
+def test_select_many_and_assign_in_one_action(open_ui: Any, live: Any) -> None:
+    with live.client() as client:
+        client.post("/projects", json={"name": "Batch", "classes": ["a", "b"]})
+        files = [("files", (f"b{n}.png", imagegen.png(f"batch{n}"))) for n in range(5)]
+        assert client.post("/projects/batch/images", files=files).status_code == 200
+    page = open_ui("#/p/batch/label")
+    options = page.get_by_role("listbox", name="Images").get_by_role("option")
+    options.nth(0).click()
+    options.nth(2).click()
+    options.nth(4).click()
+    page.get_by_label("Class to assign").select_option("b")
+    page.get_by_role("button", name="Assign to selected").click()
+
+    expect(options.nth(4)).to_contain_text("b")
+    with live.client() as client:
+        labelled = client.get("/projects/batch/images?label=b").json()
+    assert labelled["total"] == 3
+
+
+def test_filters_page_through_the_grid(open_ui: Any, live: Any) -> None:
+    with live.client() as client:
+        client.post("/projects", json={"name": "Many", "classes": ["x"]})
+        files = [("files", (f"m{n}.png", imagegen.png(f"many{n}"))) for n in range(65)]
+        client.post("/projects/many/images", files=files)
+    page = open_ui("#/p/many/label")
+
+    expect(page.locator("#pager-text")).to_have_text("Images 1–60 of 65")
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("#pager-text")).to_have_text("Images 61–65 of 65")
+    page.get_by_label("Split").select_option("train")
+    expect(page.locator("#pager-text")).to_have_text("No images match these filters.")
+
+
+def test_server_errors_are_shown_as_messages(open_ui: Any, live: Any) -> None:
+    with live.client() as client:
+        client.post("/projects", json={"name": "Twice"})
+    page = open_ui("#/projects")
+    page.get_by_label("Name").fill("Twice")
+    page.get_by_role("button", name="Create project").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Error:")
+    expect(alert).to_contain_text("already exists")
+    expect(alert).not_to_contain_text("Traceback")
+    page.get_by_role("button", name="Dismiss").click()
+    expect(alert).to_be_empty()
+
+
+@pytest.mark.parametrize("width", [1280, 800], ids=["laptop", "tablet"])
+def test_pages_fit_the_screen(open_ui: Any, page: Any, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    open_ui("#/projects")
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width
+
+
+def _file(name: str, data: bytes) -> dict[str, Any]:
+    return {"name": name, "mimeType": "image/png", "buffer": data}
