@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from pigeonhole.datasets.splitting import SplitRatios
     from pigeonhole.datasets.versions import DatasetVersion
     from pigeonhole.preprocessing import Preprocessing
+    from pigeonhole.training.registry import TrainedModel
+    from pigeonhole.training.runs import TrainConfig
     from pigeonhole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -439,6 +441,38 @@ class Project:
         from pigeonhole.datasets.versions import get_version
 
         return get_version(self, number)
+
+    # Training, delegated to pigeonhole.training (imported late: it needs torch)
+
+    def train(
+        self,
+        version: int | None = None,
+        config: TrainConfig | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> TrainedModel:
+        """Trains a model on version ``version`` (the newest when None).
+
+        Example:
+            >>> model = project.train()  # doctest: +SKIP
+            >>> model.model_id, model.metrics["accuracy"]  # doctest: +SKIP
+            ('bananas/1', 0.95)
+        """
+        from pigeonhole.training.runs import train
+
+        return train(self, version, config, progress)
+
+    def models(self) -> list[TrainedModel]:
+        """Every trained model of the project, by number."""
+        from pigeonhole.training.registry import list_models
+
+        return list_models(self)
+
+    def model(self, number: int) -> TrainedModel:
+        """Trained model ``number``."""
+        from pigeonhole.training.registry import get_model
+
+        return get_model(self, number)
 
     # Helpers
 

@@ -23,6 +23,7 @@ from pigeonhole.cli.common import (
 )
 from pigeonhole.cli.datasets import dataset_commands
 from pigeonhole.cli.server import server_commands
+from pigeonhole.cli.training import training_commands
 from pigeonhole.cli.weights import weights_group
 from pigeonhole.domain import ProjectType
 from pigeonhole.workspace import Workspace
@@ -243,7 +244,7 @@ def _project_dict(found: object) -> dict[str, object]:
     }
 
 
-for command in [*dataset_commands, *server_commands]:
+for command in [*dataset_commands, *server_commands, *training_commands]:
     cli.add_command(command)
 cli.add_command(weights_group)
 
