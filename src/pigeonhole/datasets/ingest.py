@@ -1,10 +1,12 @@
 """The import engine: decode, hash, store and record the files an importer lists.
 
 Files are examined in bounded chunks on a thread pool (Pillow and hashlib release the
-GIL), while the previous chunk is written. Each chunk is one database transaction,
+GIL): each worker reads, decodes, hashes and stores the blob of one file, while the
+main thread writes the previous chunk's rows. Each chunk is one database transaction,
 written after its blobs, so a killed import leaves every committed image whole and
 the next run picks up where it stopped: files already imported from the same path
-are counted as unchanged.
+are counted as unchanged. A blob whose rows were never committed is harmless: blobs
+are content-addressed, and the next import finds it already stored.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ class ImportReport:
 class _Examined:
     record: SourceRecord
     info: ImageInfo | None = None
-    data: bytes | None = None
+    size: int = 0
     error: str | None = None
 
 
@@ -118,7 +120,7 @@ def ingest(
     done = 0
     report(progress, "import", 0, total)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for examined in _examine_chunks(pool, records):
+        for examined in _examine_chunks(pool, records, target.blobs):
             _store(examined, target, result)
             done += len(examined)
             report(progress, "import", done, total)
@@ -126,13 +128,13 @@ def ingest(
 
 
 def _examine_chunks(
-    pool: ThreadPoolExecutor, records: Sequence[SourceRecord]
+    pool: ThreadPoolExecutor, records: Sequence[SourceRecord], blobs: BlobStore
 ) -> Iterator[list[_Examined]]:
     """Examines chunk k+1 on the pool while the caller stores chunk k."""
     chunks = iter(_chunked(records, CHUNK))
     pending: list[Future[_Examined]] | None = None
     for chunk in chunks:
-        submitted = [pool.submit(_examine, record) for record in chunk]
+        submitted = [pool.submit(_examine, record, blobs) for record in chunk]
         if pending is not None:
             yield [future.result() for future in pending]
         pending = submitted
@@ -147,7 +149,7 @@ def _chunked(
         yield items[start : start + size]
 
 
-def _examine(record: SourceRecord) -> _Examined:
+def _examine(record: SourceRecord, blobs: BlobStore) -> _Examined:
     try:
         data = record.path.read_bytes()
     except OSError as error:
@@ -157,7 +159,9 @@ def _examine(record: SourceRecord) -> _Examined:
     except ImageError as error:
         reason = str(error).removeprefix(f"{record.name}: ")
         return _Examined(record, error=reason)
-    return _Examined(record, info=info, data=data)
+    # Writing the blob here keeps file I/O off the thread that writes the rows.
+    blobs.put(data, info.sha256)
+    return _Examined(record, info=info, size=len(data))
 
 
 def _store(chunk: list[_Examined], target: _Target, result: ImportReport) -> None:
@@ -170,7 +174,7 @@ def _store(chunk: list[_Examined], target: _Target, result: ImportReport) -> Non
     with target.sessions.begin() as session:
         known = _known_images(session, target.project_id, good)
         for item in good:
-            assert item.info is not None and item.data is not None  # filtered above
+            assert item.info is not None  # filtered above
             image = known.get(item.info.sha256)
             if image is None:
                 known[item.info.sha256] = _add(session, item, target)
@@ -193,8 +197,7 @@ def _known_images(
 
 def _add(session: Session, item: _Examined, target: _Target) -> ImageRow:
     info, record = item.info, item.record
-    assert info is not None and item.data is not None
-    target.blobs.put(item.data, info.sha256)
+    assert info is not None
     split = record.split.value if (record.split and target.keep_split) else None
     image = ImageRow(
         project_id=target.project_id,
@@ -204,7 +207,7 @@ def _add(session: Session, item: _Examined, target: _Target) -> ImageRow:
         height=info.height,
         format=info.format,
         mode=info.mode,
-        size_bytes=len(item.data),
+        size_bytes=item.size,
         phash=info.phash,
         split=split,
         import_id=target.import_id,
@@ -214,8 +217,8 @@ def _add(session: Session, item: _Examined, target: _Target) -> ImageRow:
         for label in record.labels
     ]
     image.sources = [_source_row(record, target)]
+    # No flush per image: the unit of work inserts the chunk's rows in batches.
     session.add(image)
-    session.flush()
     return image
 
 
