@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -133,3 +134,21 @@ def _fit_head(
         weights = torch.linalg.solve(gram, features.T @ targets)
         head.weight.copy_(weights[:-1].T)
         head.bias.copy_(weights[-1])
+
+
+def write_shapes_package(folder: Path, classifier: Classifier, **changes: Any) -> Any:
+    """Exports ``classifier`` as a model package in ``folder`` (which must not exist).
+
+    ``changes`` are applied to the `metadata`. Returns the `ModelPackage`.
+    """
+    from pigeonhole.models.package import write_package
+
+    parity = MODEL_INPUT.batch(picture(500 + i, i % 3) for i in range(6))
+    return write_package(
+        folder,
+        classifier,
+        metadata(**changes),
+        input_size=MODEL_INPUT.size,
+        ood_reference=None,
+        parity_batch=parity,
+    )

@@ -241,3 +241,32 @@ def _too_slow(url: str, timeout_s: float) -> ValidationError:
         f"{url}: the fetch took longer than the limit of {timeout_s:g} s; use a "
         "faster host or raise the limit"
     )
+
+
+@dataclass(frozen=True)
+class UrlLimits:
+    """How a predictor fetches images given by URL.
+
+    Attributes:
+        max_bytes: Largest image accepted, in bytes.
+        timeout_s: Time allowed for one whole fetch, in seconds.
+        allow_private: Also fetch from loopback, private and link-local addresses.
+    """
+
+    max_bytes: int = 20 << 20
+    timeout_s: float = 10.0
+    allow_private: bool = False
+
+    def fetch(self, url: str) -> bytes:
+        """`fetch_image_bytes` with these limits."""
+        return fetch_image_bytes(
+            url,
+            max_bytes=self.max_bytes,
+            timeout_s=self.timeout_s,
+            allow_private=self.allow_private,
+        )
+
+
+def is_url(value: object) -> bool:
+    """Whether ``value`` is a string that names an image by URL (any scheme)."""
+    return isinstance(value, str) and "://" in value[:16]

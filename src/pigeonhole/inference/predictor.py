@@ -39,6 +39,7 @@ from PIL import Image
 from pigeonhole.config import settings
 from pigeonhole.errors import ValidationError
 from pigeonhole.inference.decode import DecodedImage, ModelPixels
+from pigeonhole.inference.fetch import UrlLimits, is_url
 from pigeonhole.inference.ood import OutOfDistribution
 from pigeonhole.models.package import (
     INPUT_NAME,
@@ -134,6 +135,7 @@ class Predictor:
         package: The model package.
         metadata: The model's metadata.
         pixels: The recipe that turns inputs into model pixels.
+        urls: Limits for images given by URL; None refuses URLs.
     """
 
     def __init__(
@@ -142,8 +144,10 @@ class Predictor:
         session: onnxruntime.InferenceSession,
         *,
         draft: bool = True,
+        urls: UrlLimits | None = UrlLimits(),  # noqa: B008 (frozen, so safe to share)
     ) -> None:
         self.package = package
+        self.urls = urls
         self.metadata: ModelMetadata = package.metadata
         self.pixels = ModelPixels(
             self.metadata.preprocessing_recipe, self.metadata.input_size, draft=draft
@@ -159,6 +163,7 @@ class Predictor:
         *,
         threads: int | None = None,
         draft: bool = True,
+        urls: UrlLimits | None = UrlLimits(),  # noqa: B008 (frozen, so safe to share)
     ) -> Predictor:
         """Loads a model package for prediction.
 
@@ -167,6 +172,8 @@ class Predictor:
             threads: Threads inside each model operator; None uses every free core.
             draft: Let the JPEG decoder scale down while decoding (see
                 `pigeonhole.inference.decode`); False decodes every pixel.
+            urls: Size, time and address limits for images given by URL
+                (`pigeonhole.inference.fetch`); None refuses URLs.
 
         Raises:
             NotFoundError: The folder does not exist.
@@ -177,7 +184,7 @@ class Predictor:
         """
         package = model if isinstance(model, ModelPackage) else ModelPackage.load(model)
         session = create_session(package.onnx_path, threads=threads)
-        predictor = cls(package, session, draft=draft)
+        predictor = cls(package, session, draft=draft, urls=urls)
         predictor.run(np.zeros((1, *predictor.input_shape), dtype=np.uint8))  # warm-up
         logger.info("loaded model %s from %s", package.metadata.model_id, package.path)
         return predictor
@@ -227,8 +234,9 @@ class Predictor:
         """Predicts one image, or a list of images in batches.
 
         Args:
-            inputs: A file path, the file's bytes, a Pillow image (taken as
-                upright), a uint8 ``[H, W, 3]`` RGB array, or a list of these.
+            inputs: A file path, an http(s) URL, the file's bytes, a Pillow image
+                (taken as upright), a uint8 ``[H, W, 3]`` RGB array, or a list of
+                these.
             top_k: Keep this many best classes in ``classes``; None keeps all.
             confidence: A threshold that replaces the model's own: the rejection
                 threshold (single-label) or every class threshold (multi-label).
@@ -241,7 +249,8 @@ class Predictor:
         Raises:
             ImageError: An image cannot be decoded; the message names it.
             ValidationError: An argument is out of range, an input is of an
-                unsupported kind (such as a URL), or the model has no conformal
+                unsupported kind, a URL cannot be fetched (see
+                `pigeonhole.inference.fetch`), or the model has no conformal
                 calibration for ``coverage``.
 
         Example:
@@ -277,6 +286,48 @@ class Predictor:
             return np.concatenate(logits), None
         return np.concatenate(logits), np.concatenate(embeddings)
 
+    def prepare(self, item: ImageInput, name: str | None = None) -> DecodedImage:
+        """Decodes one input to model pixels; thread-safe, releases the GIL mostly.
+
+        Args:
+            item: One input, as `predict` takes.
+            name: How error messages name the input; paths and URLs name
+                themselves by default.
+
+        Raises:
+            ImageError: The image cannot be decoded.
+            ValidationError: The input is of an unsupported kind, or a URL cannot
+                be fetched.
+        """
+        return self._decode(item, name or _default_name(item))
+
+    def predict_prepared(
+        self,
+        images: list[DecodedImage],
+        *,
+        top_k: int | None = None,
+        confidence: float | None = None,
+        coverage: float | None = None,
+        decode_ms: list[float] | None = None,
+    ) -> list[Prediction]:
+        """Predicts images that `prepare` decoded, as one call to the graph.
+
+        Args:
+            images: Decoded images.
+            top_k: As in `predict`.
+            confidence: As in `predict`.
+            coverage: As in `predict`.
+            decode_ms: Milliseconds each image took to decode, added to its
+                ``time_ms``.
+
+        Raises:
+            ValidationError: As in `predict`.
+        """
+        options = self._options(top_k, confidence, coverage)  # checked even if empty
+        if not images:
+            return []
+        return self._answer_all(images, decode_ms or [0.0] * len(images), options)
+
     def _predict_chunk(
         self, chunk: list[ImageInput], offset: int, single: bool, options: _Options
     ) -> list[Prediction]:
@@ -286,10 +337,14 @@ class Predictor:
             else [f"inputs[{offset + i}]" for i in range(len(chunk))]
         )
         decoded, decode_ms = self._decode_all(chunk, names)
+        return self._answer_all(decoded, decode_ms, options)
 
+    def _answer_all(
+        self, decoded: list[DecodedImage], decode_ms: list[float], options: _Options
+    ) -> list[Prediction]:
         started = time.perf_counter()
         logits, embeddings = self.run(np.stack([image.pixels for image in decoded]))
-        model_ms = (time.perf_counter() - started) * 1000 / len(chunk)
+        model_ms = (time.perf_counter() - started) * 1000 / len(decoded)
 
         multi_label = self.metadata.project_type.is_multi_label
         scores = calibrated(logits, self.metadata.temperature, multi_label)
@@ -302,7 +357,7 @@ class Predictor:
                 options,
                 decode_ms[i] + model_ms,
             )
-            for i in range(len(chunk))
+            for i in range(len(decoded))
         ]
 
     def _decode_all(
@@ -323,10 +378,13 @@ class Predictor:
         return image, (time.perf_counter() - started) * 1000
 
     def _decode(self, item: ImageInput, name: str) -> DecodedImage:
-        if isinstance(item, str) and item.lower().startswith(("http://", "https://")):
-            raise ValidationError(
-                f"{name}: {item!r} is a URL; fetch it first and pass the bytes"
-            )
+        if isinstance(item, str) and is_url(item):
+            if self.urls is None:
+                raise ValidationError(
+                    f"{name}: {item!r} is a URL and this predictor fetches none; "
+                    "fetch it first and pass the bytes"
+                )
+            return self.pixels.from_bytes(self.urls.fetch(item), name=item)
         if isinstance(item, str | Path):
             return self.pixels.from_path(item)
         if isinstance(item, bytes | bytearray | memoryview):
@@ -426,3 +484,9 @@ class Predictor:
                 f"model {metadata.model_id} was calibrated for; ask for that"
             )
         return 1.0 - metadata.conformal_quantile
+
+
+def _default_name(item: object) -> str:
+    if isinstance(item, str | Path):
+        return str(item)
+    return f"<{type(item).__name__}>"
