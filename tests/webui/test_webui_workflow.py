@@ -57,6 +57,7 @@ def test_create_upload_and_label_with_the_keyboard(
     page.keyboard.press("s")
     page.keyboard.press("2")
     expect(grid.get_by_role("option").nth(3)).to_contain_text("green")
+    expect(grid).not_to_contain_text("null")
     shoot(page, "label")
 
     with live.client() as client:

@@ -23,6 +23,13 @@ function append(element, children) {
   }
 }
 
+// Replaces the element's children; skips null and false as h() does.
+export function fill(element, ...children) {
+  element.replaceChildren();
+  append(element, children);
+  return element;
+}
+
 let fieldCounter = 0;
 
 // A labelled field: <div class="field"><label for=id>text</label>control hint</div>.

@@ -3,7 +3,7 @@
 // number, arrows move, S skips, 0 clears, Space selects, A accepts a suggestion.
 
 import { api, fileUrl, projectPath } from "../api.js";
-import { announce, busy, field, h, select, showError } from "../ui.js";
+import { announce, busy, field, fill, h, select, showError } from "../ui.js";
 
 const PAGE = 60;
 
@@ -95,11 +95,12 @@ export async function render(container, { slug, project, params }) {
   function fillTile(tile, image) {
     const suggestion = image.suggestion || null;
     tile.setAttribute("aria-label", tileLabel(image));
-    tile.replaceChildren(
+    fill(tile, [
       h("img", { src: fileUrl(projectPath(slug, `/images/${image.id}/thumbnail`), { size: 160 }), alt: "", loading: "lazy", width: 160, height: 160 }),
       image.split ? h("span", { class: "split" }, image.split) : null,
       h("div", { class: "labels" }, image.labels.length ? image.labels.map((name) => h("span", { class: "chip" }, name)) : h("span", { class: "muted" }, "unlabelled")),
-      suggestion ? h("div", { class: "suggestion" }, `Suggested: ${suggestion.label || suggestion.class}`) : null);
+      suggestion ? h("div", { class: "suggestion" }, `Suggested: ${suggestion.label || suggestion.class}`) : null,
+    ]);
   }
 
   function drawGrid() {

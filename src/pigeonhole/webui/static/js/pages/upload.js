@@ -2,7 +2,7 @@
 // comes back as a report of added, duplicate and refused files.
 
 import { projectPath, upload } from "../api.js";
-import { announce, field, h, select } from "../ui.js";
+import { announce, field, fill, h, select } from "../ui.js";
 
 // Images per request: keeps each request well under the server's body limit and
 // lets a refused batch leave the others standing.
@@ -76,7 +76,7 @@ export async function render(container, { slug, project }) {
   function drawSummary(totals) {
     const text = `${totals.added} imported, ${totals.duplicates.length} duplicate(s) skipped, ${totals.errors.length} refused.`;
     announce(text);
-    summary.replaceChildren(
+    fill(summary,
       h("h2", {}, "Summary"),
       h("p", { class: totals.errors.length ? "warn" : "ok" }, text),
       totals.duplicates.length ? h("details", {}, h("summary", {}, `Duplicates (${totals.duplicates.length})`),
