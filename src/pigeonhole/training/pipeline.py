@@ -41,7 +41,7 @@ from pigeonhole.models.backbones import build_backbone, get_backbone
 from pigeonhole.models.metadata import ModelMetadata
 from pigeonhole.models.package import CARD_FILE, REPORT_FILE, write_package
 from pigeonhole.project import Project
-from pigeonhole.storage.database import ModelRow
+from pigeonhole.storage.database import ModelRow, RunRow
 from pigeonhole.training.embeddings import embed_items
 from pigeonhole.training.heads import HeadConfig, fit_head, head_summary, labels_matrix
 from pigeonhole.training.inputs import ModelInput
@@ -301,7 +301,9 @@ def _package(
     recorder("evaluate", 1, 1)
     recorder("export", 0, 1)
     ood, reference = extra["ood"]
-    metadata = _metadata(project, version, config, trained, decision, extra, scores)
+    metadata = _metadata(
+        project, version, config, trained, decision, extra, scores, number
+    )
     parity = trained.outputs["valid"].items[:PARITY_IMAGES]
     model_input = trained.classifier.model_input
     package = write_package(
@@ -341,10 +343,11 @@ def _metadata(
     decision: Decision,
     extra: dict[str, Any],
     scores: Scores,
+    number: int,
 ) -> dict[str, Any]:
     spec = get_backbone(config.backbone)
     return {
-        "model_id": f"{project.slug}/{next_model_number(project)}",
+        "model_id": f"{project.slug}/{number}",
         "project_slug": project.slug,
         "project_type": project.type,
         "class_names": decision.class_names,
@@ -430,11 +433,18 @@ def model_folder(project: Project, number: int) -> Path:
 
 
 def next_model_number(project: Project) -> int:
-    """One more than the highest model number in the database or on disk."""
+    """One more than the highest model number the project ever had.
+
+    Numbers of deleted models (still named by their runs) are not reused, so a
+    model id always means one model.
+    """
     with project.workspace.sessions() as session:
         highest = session.scalar(
             select(func.max(ModelRow.number)).where(ModelRow.project_id == project.id)
         )
+        by_runs = session.scalar(
+            select(func.max(RunRow.model_number)).where(RunRow.project_id == project.id)
+        )
     parent = project.workspace.root / MODELS_FOLDER / project.slug
     on_disk = [int(path.name) for path in parent.glob("*") if path.name.isdigit()]
-    return max([highest or 0, *on_disk]) + 1
+    return max([highest or 0, by_runs or 0, *on_disk]) + 1
