@@ -22,6 +22,7 @@ from pigeonhole.cli.common import (
     workspace_option,
 )
 from pigeonhole.cli.datasets import dataset_commands
+from pigeonhole.cli.predict import predict
 from pigeonhole.cli.server import server_commands
 from pigeonhole.cli.training import training_commands
 from pigeonhole.cli.weights import weights_group
@@ -247,6 +248,7 @@ def _project_dict(found: object) -> dict[str, object]:
 for command in [*dataset_commands, *server_commands, *training_commands]:
     cli.add_command(command)
 cli.add_command(weights_group)
+cli.add_command(predict)
 
 
 def main() -> None:
