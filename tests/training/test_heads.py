@@ -47,7 +47,7 @@ def test_head_learns_separable_classes(kind: str) -> None:
 
     accuracy = np.mean(predict(head, test_x).argmax(1) == test_y)
     assert accuracy > 0.9
-    assert [row["phase"] for row in fit.history] == [1, 2, 3, 4]
+    assert [row["phase"] for row in fit.history] == [1, 2, 3, 4, 5]
     assert fit.weight_decay in HeadConfig().weight_decays
 
 

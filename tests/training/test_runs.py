@@ -113,7 +113,7 @@ def test_run_records_progress_and_history(shapes_project: Project) -> None:
     assert run.status == "succeeded"
     assert run.model_number == 1
     assert run.phase == "export" and run.done == run.total == 1
-    assert [row["phase"] for row in run.history] == [1, 2, 3, 4]
+    assert [row["phase"] for row in run.history] == [1, 2, 3, 4, 5]
     assert run.started_at is not None and run.finished_at is not None
     assert json.loads(json.dumps(run.to_dict()))["status"] == "succeeded"
 
@@ -216,7 +216,7 @@ def test_fine_tune_run_makes_a_model(shared_workspace: Workspace) -> None:
     model = train(project, config=config)
 
     assert model.mode == "fine-tune"
-    assert model.metadata.input_size == (64, 64)
+    assert model.metadata.input["crop"] == [64, 64]
     assert model.metadata.training["best_epoch"] == 1
     assert [row["epoch"] for row in list_runs(project)[0].history] == [1]
     assert not (shared_workspace.root / "runs" / str(model.run_id)).exists()

@@ -174,14 +174,18 @@ class EmbeddingCache:
 def cache_stem(backbone_name: str, model_input: ModelInput) -> str:
     """The file name, without suffix, of a cache: ``<backbone>-<sha>-<W>x<H>``.
 
-    A model input whose mean or std differ from the backbone's own adds a short
-    digest of them, so it never shares a file with the default.
+    A central crop adds ``-c<w>x<h>``. A model input whose mean or std differ from
+    the backbone's own adds a short digest of them, so it never shares a file with
+    the default.
     """
     spec = get_backbone(backbone_name)
     width, height = model_input.size
     stem = f"{spec.name}-{spec.weights.sha256[:WEIGHTS_PREFIX]}-{width}x{height}"
-    default = ModelInput.for_backbone(backbone_name, model_input.size)
-    if model_input != default:
+    if model_input.crop is not None:
+        crop_width, crop_height = model_input.crop
+        stem += f"-c{crop_width}x{crop_height}"
+    recipe = spec.preprocessing
+    if (model_input.mean, model_input.std) != (recipe.mean, recipe.std):
         colour = repr((model_input.mean, model_input.std)).encode()
         stem += f"-n{hashlib.sha256(colour).hexdigest()[:8]}"
     return stem

@@ -35,7 +35,7 @@ from pigeonhole.training import RunCancelled
 logger = logging.getLogger(__name__)
 
 #: Weight decays tried by default (L2 penalty on the mean loss).
-WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2, 1e-1)
+WEIGHT_DECAYS = (1e-3, 1e-2, 3e-2, 1e-1, 3e-1)
 HEAD_KINDS = ("linear", "mlp")
 
 

@@ -23,7 +23,10 @@ from pigeonhole.training.inputs import ModelInput
 
 
 class NormalisedInput(nn.Module):
-    """Turns uint8 pixels ``[N, H, W, 3]`` into normalised float32 ``[N, 3, H, W]``.
+    """Turns uint8 pixels ``[N, H, W, 3]`` into normalised float32 ``[N, 3, h, w]``.
+
+    Only the model input's central crop is kept (``h x w``; all of it without a
+    crop): a static slice, so the exported graph crops too.
 
     The output is a permuted view of the input's memory, so it comes out in
     ``channels_last`` layout, which the backbones' convolutions run fastest on.
@@ -42,9 +45,14 @@ class NormalisedInput(nn.Module):
         scale, offset = model_input.scale_offset()
         self.register_buffer("scale", torch.from_numpy(scale).view(1, 3, 1, 1))
         self.register_buffer("offset", torch.from_numpy(offset).view(1, 3, 1, 1))
+        self.box = model_input.crop_box()
+        self.crops = model_input.crop is not None
 
     def forward(self, images: Tensor) -> Tensor:
-        """Normalises a batch of uint8 ``[N, H, W, 3]`` images."""
+        """Crops and normalises a batch of uint8 ``[N, H, W, 3]`` images."""
+        left, top, width, height = self.box
+        if self.crops:
+            images = images[:, top : top + height, left : left + width]
         pixels = images.permute(0, 3, 1, 2).to(torch.float32)
         return pixels * self.scale - self.offset
 
