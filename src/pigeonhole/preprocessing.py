@@ -207,8 +207,10 @@ def _center_crop(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     # Crop and scale in one resampling pass: the box is in source pixels and may be
     # fractional, so the kept region is centred exactly rather than to a pixel.
     crop_width, crop_height = size[0] / scale, size[1] / scale
-    left, top = (width - crop_width) / 2, (height - crop_height) / 2
-    box = (left, top, left + crop_width, top + crop_height)
+    # Rounding can put the box a hair outside the image, which Pillow refuses.
+    left = max(0.0, (width - crop_width) / 2)
+    top = max(0.0, (height - crop_height) / 2)
+    box = (left, top, min(width, left + crop_width), min(height, top + crop_height))
     return image.resize(size, _RESAMPLE, box=box, reducing_gap=_REDUCING_GAP)
 
 
