@@ -273,8 +273,10 @@ def test_queued_run_is_cancelled_at_once(workspace: Workspace) -> None:
         ({"backbone": "resnet9000"}, "resnet9000"),
         ({"rejection_precision": 0.0}, "rejection_precision=0.0"),
         ({"mode": "fine-tune", "fine_tune": {"epoch": 3}}, "unknown fine-tune"),
+        ({"fine_tune": {"epochs": 3}}, "fast mode does not take the setting"),
+        ({"fine_tune": {"head": "tree"}}, "head kind='tree'"),
     ],
-    ids=["mode", "backbone", "rejection", "fine-tune-key"],
+    ids=["mode", "backbone", "rejection", "fine-tune-key", "fast-key", "head"],
 )
 def test_bad_train_config_is_refused(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):

@@ -141,13 +141,7 @@ def _train_fast(
             progress=recorder,
             cancelled=recorder.cancelled,
         )
-    settings = config.fine_tune
-    head_config = HeadConfig(
-        kind=str(settings.get("head", "linear")),
-        class_weighting=config.class_weighting,
-        label_smoothing=float(settings.get("label_smoothing", 0.0)),
-        seed=config.seed,
-    )
+    head_config: HeadConfig = config.head_config()
     recorder("head", 0, 1)
     head, fit = fit_head(
         data["train"].embeddings,

@@ -112,6 +112,8 @@ class TrainConfig:
             )
         if self.mode == "fine-tune":
             self.fine_tune_config()
+        else:
+            self.head_config()
 
     def fine_tune_config(self) -> Any:
         """The `FineTuneConfig` of a fine-tune run (imports torch)."""
@@ -119,6 +121,29 @@ class TrainConfig:
 
         values = {"class_weighting": self.class_weighting, "seed": self.seed}
         return FineTuneConfig.from_dict(values | self.fine_tune)
+
+    def head_config(self) -> Any:
+        """The `HeadConfig` of a fast run, from ``head`` and ``label_smoothing``.
+
+        Raises:
+            ValidationError: Other keys in :attr:`fine_tune`, or bad values.
+        """
+        from pigeonhole.training.heads import HeadConfig
+
+        accepted = ("head", "label_smoothing")
+        unknown = sorted(str(key) for key in self.fine_tune if key not in accepted)
+        if unknown:
+            raise ValidationError(
+                f"fast mode does not take the setting(s) "
+                f"{', '.join(map(repr, unknown))}; accepted: {', '.join(accepted)} "
+                "(the others are for mode='fine-tune')"
+            )
+        return HeadConfig(
+            kind=str(self.fine_tune.get("head", "linear")),
+            class_weighting=self.class_weighting,
+            label_smoothing=float(self.fine_tune.get("label_smoothing", 0.0)),
+            seed=self.seed,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The config as JSON-safe values; `from_dict` reads it back."""
