@@ -32,6 +32,10 @@ def mount_webui(app: FastAPI) -> None:
     The page and its files need no key: they hold no data, and the page asks for a
     key before it calls the API.
     """
+    from pigeonhole.webui.evaluation import router
+
+    # Before the static mount, which would otherwise answer every /ui path.
+    app.include_router(router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="webui")
 
     @app.get("/", include_in_schema=False)

@@ -2,6 +2,8 @@
 // readable messages for every error the server (or the network) can give.
 
 export const API = "/api/v1";
+// The web UI's own read-only helpers (models, evaluation), beside the API.
+export const UI_API = "/ui/api";
 const KEY_STORE = "pigeonhole.apiKey";
 
 export class ApiError extends Error {
@@ -60,7 +62,7 @@ function authHeaders() {
   return key ? { Authorization: `Bearer ${key}` } : {};
 }
 
-export async function api(path, { method = "GET", json, body, signal } = {}) {
+export async function api(path, { method = "GET", json, body, signal, base = API } = {}) {
   const headers = authHeaders();
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -68,7 +70,7 @@ export async function api(path, { method = "GET", json, body, signal } = {}) {
   }
   let response;
   try {
-    response = await fetch(API + path, { method, headers, body, signal });
+    response = await fetch(base + path, { method, headers, body, signal });
   } catch (error) {
     if (error.name === "AbortError") throw error;
     throw new ApiError(0, "could not reach the server; check that `pigeonhole serve` is still running");
@@ -103,9 +105,9 @@ export function upload(path, form, onProgress) {
 }
 
 // A URL for <img src>: images cannot send headers, so the key goes in the query.
-export function fileUrl(path, params = {}) {
+export function fileUrl(path, params = {}, base = API) {
   const query = new URLSearchParams({ ...params, api_key: getKey() });
-  return `${API}${path}?${query}`;
+  return `${base}${path}?${query}`;
 }
 
 // The path of a project, with its slug escaped.
