@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -65,3 +66,54 @@ def test_the_helper_routes_need_a_key_and_name_missing_plots(
     assert missing.status_code == 404
     assert "reliability.png" in missing.json()["message"]
     assert [model["model_id"] for model in models] == [f"{trained}/1"]
+
+
+def test_deploy_predicts_a_dropped_image(
+    open_ui: Any, live: Any, trained: str, drop: Any, shoot: Any
+) -> None:
+    page = open_ui(f"#/p/{trained}/deploy")
+    photo = modelgen.encode(modelgen.picture(100, 0, size=(96, 80)), "PNG")
+    page.get_by_label("Confidence threshold").fill("0")
+    drop(page, "#predict-drop", [("red.png", photo, "image/png")])
+
+    answer = page.locator("#prediction .top-answer")
+    expect(answer).to_contain_text("Top: ")
+    bars = page.locator("#prediction .bar")
+    expect(bars).to_have_count(len(modelgen.CLASS_NAMES))
+    with live.client() as client:
+        served = client.post(
+            f"{live.url}/infer/classification",
+            json={
+                "model_id": f"{trained}/1",
+                "image": {"type": "base64", "value": base64.b64encode(photo).decode()},
+                "confidence": 0,
+            },
+        ).json()
+    expect(answer).to_contain_text(f"Top: {served['top']}")
+    expect(page.get_by_role("button", name="Copy inference-sdk")).to_be_visible()
+    expect(page.get_by_label("inference-sdk snippet")).to_contain_text(
+        f'model_id="{trained}/1"'
+    )
+    shoot(page, "deploy")
+
+
+def test_deploy_says_no_result_above_every_confidence(
+    open_ui: Any, trained: str, drop: Any
+) -> None:
+    page = open_ui(f"#/p/{trained}/deploy")
+    page.get_by_label("Confidence threshold").fill("1")
+    photo = modelgen.encode(modelgen.picture(101, 1, size=(96, 80)), "PNG")
+    drop(page, "#predict-drop", [("green.png", photo, "image/png")])
+
+    expect(page.locator("#prediction")).to_contain_text("No result")
+
+
+def test_deploy_shows_a_corrupt_image_as_a_message(
+    open_ui: Any, trained: str, drop: Any
+) -> None:
+    page = open_ui(f"#/p/{trained}/deploy")
+    drop(
+        page, "#predict-drop", [("broken.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")]
+    )
+
+    expect(page.get_by_role("alert")).to_contain_text("Error:")
