@@ -42,6 +42,8 @@ BATCH = 16
 LATENCY_TARGET_MS = 10.0
 SPEEDUP_TARGET = 4.0
 THROUGHPUT_TARGET = 150.0
+# ImageNet has 1000 classes, a project model a few: answers keep the best five.
+TOP_K = 5
 
 
 def run(ctx: Context) -> list[Figure]:
@@ -194,15 +196,15 @@ def measure_ours(model: Path, folder: Path, latency_n: int) -> dict[str, Any]:
     files = sorted(folder.glob("*.jpg"))
     payloads = [path.read_bytes() for path in files[:latency_n]]
     for data in payloads[:5]:
-        predictor.predict(data)
+        predictor.predict(data, top_k=TOP_K)
     latency = []
     for data in payloads:
         started = time.perf_counter()
-        predictor.predict(data)
+        predictor.predict(data, top_k=TOP_K)
         latency.append((time.perf_counter() - started) * 1000)
     list(predict_stream(predictor, files[: BATCH * 2], batch_size=BATCH))  # warm-up
     started = time.perf_counter()
-    outcomes = list(predict_stream(predictor, files, batch_size=BATCH))
+    outcomes = list(predict_stream(predictor, files, batch_size=BATCH, top_k=TOP_K))
     seconds = time.perf_counter() - started
     failed = [outcome.source for outcome in outcomes if not outcome.ok]
     if failed:

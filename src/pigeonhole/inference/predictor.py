@@ -66,7 +66,7 @@ BATCH_SIZE = 32
 _DEFAULT_CLASS_THRESHOLD = 0.5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClassScore:
     """One class and its calibrated confidence.
 
@@ -406,24 +406,29 @@ class Predictor:
         options: _Options,
         time_ms: float,
     ) -> Prediction:
+        # Plain lists before the loops: indexing numpy arrays element by element
+        # cost 6 ms per image for a 1000-class model (seen with py-spy).
         names = self.class_names
         order = np.argsort(-scores, kind="stable")
         out_of_distribution = self._ood is not None and self._ood.rejects(ood_score)
-        passed = scores >= options.thresholds
+        passed = (scores >= options.thresholds)[order]
         predicted = (
-            [] if out_of_distribution else [names[i] for i in order if passed[i]]
+            [] if out_of_distribution else [names[i] for i in order[passed].tolist()]
         )
         if not self.metadata.project_type.is_multi_label:
-            predicted = predicted[:1] if passed[order[0]] else []
+            predicted = predicted[:1] if passed[0] else []
         prediction_set = None
         if options.set_level is not None:
-            prediction_set = [names[i] for i in order if scores[i] >= options.set_level]
+            in_set = order[scores[order] >= options.set_level]
+            prediction_set = [names[i] for i in in_set.tolist()]
+        kept = order[: options.top_k].tolist()
+        kept_scores = scores[kept].tolist()
         return Prediction(
             top=predicted[0] if predicted else None,
             confidence=float(scores[order[0]]),
             classes=[
-                ClassScore(names[i], int(i), float(scores[i]))
-                for i in order[: options.top_k]
+                ClassScore(names[i], i, score)
+                for i, score in zip(kept, kept_scores, strict=True)
             ],
             predicted_classes=predicted,
             rejected=not predicted,
