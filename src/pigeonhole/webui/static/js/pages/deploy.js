@@ -49,14 +49,14 @@ export async function render(container, { slug, project, params }) {
       const entries = Object.entries(answer.predictions).sort((a, b) => b[1].confidence - a[1].confidence);
       fill(result, h("h2", {}, "Prediction"),
         h("p", { class: "top-answer" }, answer.predicted_classes.length ? `Predicted: ${answer.predicted_classes.join(", ")}` : "No result: no class reached its threshold."),
-        entries.map(([name, score]) => bar(name, score.confidence, percent(score.confidence), { class: answer.predicted_classes.includes(name) ? "top" : "" })),
+        entries.map(([name, score]) => bar(name, score.confidence, percent(score.confidence), { class: answer.predicted_classes.includes(name) ? "best" : "" })),
         h("p", { class: "muted" }, time));
       return;
     }
     fill(result, h("h2", {}, "Prediction"),
       answer.predictions.length
         ? [h("p", { class: "top-answer" }, `Top: ${answer.top} (${percent(answer.confidence)})`),
-          answer.predictions.map((item, index) => bar(item.class, item.confidence, percent(item.confidence), { class: index === 0 ? "top" : "" }))]
+          answer.predictions.map((item, index) => bar(item.class, item.confidence, percent(item.confidence), { class: index === 0 ? "best" : "" }))]
         : h("p", { class: "top-answer warn" }, "No result: no class reached the confidence threshold."),
       h("p", { class: "muted" }, time));
   }
