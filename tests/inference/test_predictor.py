@@ -24,7 +24,12 @@ from pigeonhole.images import decode
 from pigeonhole.inference import predictor as predictor_module
 from pigeonhole.inference.decode import ModelPixels
 from pigeonhole.inference.predictor import Prediction, Predictor
-from pigeonhole.models.package import ModelPackage, calibrated, write_package
+from pigeonhole.models.package import (
+    ModelPackage,
+    calibrated,
+    free_cores,
+    write_package,
+)
 from pigeonhole.preprocessing import Preprocessing, ResizeMode
 from pigeonhole.training.modules import Classifier
 
@@ -53,6 +58,8 @@ def test_inference_path_imports_no_torch(package: ModelPackage) -> None:
     code = (
         "import sys\n"
         "from pigeonhole.inference.predictor import Predictor\n"
+        "import pigeonhole.inference.batch, pigeonhole.inference.fetch\n"
+        "import pigeonhole.cli.predict\n"
         f"predictor = Predictor.load({str(package.path)!r})\n"
         "predictor.predict(b'' + open(sys.argv[1], 'rb').read())\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
@@ -310,3 +317,14 @@ def test_bad_inputs_are_named(predictor: Predictor) -> None:
         predictor.predict([np.zeros((8, 8, 3))])
     with pytest.raises(ValidationError, match="cannot predict a int"):
         predictor.predict(42)  # type: ignore[call-overload]
+
+
+def test_session_uses_free_cores_without_spinning(package: ModelPackage) -> None:
+    default = Predictor.load(package)
+    one = Predictor.load(package, threads=1)
+
+    for predictor, threads in ((default, free_cores()), (one, 1)):
+        options = predictor._session.get_session_options()
+        assert options.intra_op_num_threads == threads
+        spinning = options.get_session_config_entry("session.intra_op.allow_spinning")
+        assert spinning == "0"
