@@ -113,12 +113,25 @@ def test_server_errors_are_shown_as_messages(open_ui: Any, live: Any) -> None:
     expect(alert).to_be_empty()
 
 
-@pytest.mark.parametrize("width", [1280, 800], ids=["laptop", "tablet"])
-def test_pages_fit_the_screen(open_ui: Any, page: Any, width: int) -> None:
+@pytest.mark.parametrize(
+    "page_name", ["upload", "label", "health", "versions", "train", "deploy"]
+)
+def test_pages_fit_a_tablet_screen(
+    open_ui: Any, page: Any, live: Any, page_name: str
+) -> None:
+    width = 800
+    with live.client() as client:
+        if client.get("/projects/wide").status_code == 404:
+            client.post("/projects", json={"name": "Wide", "classes": ["a", "b"]})
+            files = [
+                ("files", (f"w{n}.png", imagegen.png(f"wide{n}"))) for n in range(3)
+            ]
+            client.post("/projects/wide/images", files=files)
     page.set_viewport_size({"width": width, "height": 900})
-    open_ui("#/projects")
-    scroll = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= width
+    open_ui(f"#/p/wide/{page_name}")
+
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Wide")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 
 def _file(name: str, data: bytes) -> dict[str, Any]:
