@@ -28,32 +28,61 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Serve without API keys: anyone who reaches the port can change data.",
 )
+@click.option("--no-log", is_flag=True, help="Do not record served predictions.")
+@click.option(
+    "--record-images",
+    is_flag=True,
+    help="Keep each predicted image in the prediction log (to send it to a project).",
+)
+@click.option(
+    "--allow-private-urls",
+    is_flag=True,
+    help="Let requests name images on loopback and private addresses.",
+)
 @workspace_option
 @friendly_errors
-def serve_command(host: str, port: int, no_auth: bool, workspace_path: Path) -> None:
+def serve_command(
+    host: str,
+    port: int,
+    no_auth: bool,
+    no_log: bool,
+    record_images: bool,
+    allow_private_urls: bool,
+    workspace_path: Path,
+) -> None:
     """Serve the workspace over HTTP (API docs at /docs)."""
     import uvicorn
 
     from pigeonhole.server import ServerSettings, create_app
-    from pigeonhole.server.auth import list_keys
+    from pigeonhole.server.auth import ensure_first_key
 
-    settings = ServerSettings(host=host, port=port, require_keys=not no_auth)
+    settings = ServerSettings(
+        host=host,
+        port=port,
+        require_keys=not no_auth,
+        record_predictions=not no_log,
+        record_images=record_images,
+        allow_private_urls=allow_private_urls,
+    )
     workspace = open_workspace(workspace_path)
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base = f"http://{shown_host}:{port}"
     if no_auth and not settings.is_loopback:
         click.echo(
             f"Warning: serving {host} without API keys; anyone who reaches port "
             f"{port} can read and change the workspace",
             err=True,
         )
-    elif not no_auth and not any(not key.revoked for key in list_keys(workspace)):
+    first_key = None if no_auth else ensure_first_key(workspace)
+    if first_key is not None:
         click.echo(
-            "No API keys yet: every request will get 401 until you create one with "
-            "`pigeonhole keys create NAME`",
+            "Created the first API key, 'admin' (read-write); it is shown this once "
+            "only, copy it now:",
             err=True,
         )
-    click.echo(
-        f"Serving {workspace.root} on http://{host}:{port} (docs: /docs)", err=True
-    )
+        click.echo(first_key)
+        click.echo(f"Open {base}/?api_key={first_key}")
+    click.echo(f"Serving {workspace.root} on {base} (API docs: {base}/docs)", err=True)
     try:
         # log_config=None: keep the logging the CLI configured, once, for uvicorn too.
         uvicorn.run(

@@ -14,7 +14,9 @@ from fastapi import FastAPI
 from pigeonhole import __version__
 from pigeonhole.server.errors import install_error_handlers
 from pigeonhole.server.limits import BodyLimitMiddleware
+from pigeonhole.server.predicting import PredictionService
 from pigeonhole.server.routes import include_routes
+from pigeonhole.server.serving import LoadedModels
 from pigeonhole.server.settings import ServerSettings
 from pigeonhole.webui import mount_webui
 from pigeonhole.workspace import Workspace
@@ -49,6 +51,8 @@ def create_app(workspace: Workspace, *, settings: ServerSettings) -> FastAPI:
     )
     app.state.workspace = workspace
     app.state.settings = settings
+    models = LoadedModels(workspace, capacity=settings.loaded_models)
+    app.state.predictions = PredictionService(models)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     include_routes(app)

@@ -196,25 +196,49 @@ def require_key(*, write: bool) -> Callable[..., KeyInfo]:
         api_key: Annotated[str | None, Security(_query_key)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_key)],
     ) -> KeyInfo:
-        if not request.app.state.settings.require_keys:
-            return ANONYMOUS
         key = bearer.credentials if bearer is not None else api_key
-        if not key:
-            raise AuthenticationError(
-                "this route needs an API key: pass ?api_key=<key> or the header "
-                "'Authorization: Bearer <key>'; create one with `pigeonhole keys "
-                "create NAME`"
-            )
-        info = authenticate(request.app.state.workspace, key)
-        if write and info.read_only:
-            raise PermissionDeniedError(
-                f"API key {info.prefix}... ({info.name}) is read-only and "
-                f"{request.method} {request.url.path} changes data; use a read-write "
-                "key"
-            )
-        return info
+        return check_request_key(request, key, write=write)
 
     return dependency
+
+
+def check_request_key(request: Request, key: str | None, *, write: bool) -> KeyInfo:
+    """Who ``key`` belongs to, for a request to the app; the checks of `require_key`.
+
+    Routes whose clients put the key in the JSON body (the Roboflow-compatible ones)
+    call this themselves.
+
+    Raises:
+        AuthenticationError: No key, or an unknown or revoked one.
+        PermissionDeniedError: ``write`` and a read-only key.
+    """
+    if not request.app.state.settings.require_keys:
+        return ANONYMOUS
+    if not key:
+        raise AuthenticationError(
+            "this route needs an API key: pass ?api_key=<key> or the header "
+            "'Authorization: Bearer <key>'; create one with `pigeonhole keys "
+            "create NAME`"
+        )
+    info = authenticate(request.app.state.workspace, key)
+    if write and info.read_only:
+        raise PermissionDeniedError(
+            f"API key {info.prefix}... ({info.name}) is read-only and "
+            f"{request.method} {request.url.path} changes data; use a read-write key"
+        )
+    return info
+
+
+def supplied_key(
+    api_key: Annotated[str | None, Security(_query_key)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_key)],
+) -> str | None:
+    """A FastAPI dependency: the key in the Bearer header or ``api_key``, unchecked.
+
+    For routes that also accept the key in their JSON body and check it themselves
+    with `check_request_key`; the docs list the two ways as for every other route.
+    """
+    return bearer.credentials if bearer is not None else api_key
 
 
 def _matching(ref: str) -> Select[ApiKeyRow]:
@@ -236,3 +260,15 @@ def _record(row: ApiKeyRow) -> ApiKey:
         created_at=row.created_at,
         revoked_at=row.revoked_at,
     )
+
+
+def ensure_first_key(workspace: Workspace) -> str | None:
+    """Creates a read-write ``admin`` key when the workspace has no active key.
+
+    Returns:
+        The new key, to show once, or None when an active key already exists.
+    """
+    if any(not key.revoked for key in list_keys(workspace)):
+        return None
+    key, _ = create_key(workspace, "admin")
+    return key

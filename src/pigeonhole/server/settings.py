@@ -29,6 +29,12 @@ class ServerSettings:
             probe its own network).
         require_keys: Whether every route but ``/health`` and the docs needs an API
             key; turn off only on a trusted network.
+        url_timeout_s: Time limit of fetching one image from a URL, in seconds.
+        loaded_models: How many models stay loaded in memory at most.
+        record_predictions: Whether served predictions go into the prediction log.
+        record_images: Whether the log also keeps each predicted image's bytes (in
+            the blob store), so it can be sent back to its project later.
+        start_worker: Whether the app starts the training worker process.
 
     Raises:
         ValidationError: A port outside 0 to 65535 or a size limit below 1 byte.
@@ -40,14 +46,21 @@ class ServerSettings:
     max_request_bytes: int = 200 * MIB
     allow_private_urls: bool = False
     require_keys: bool = True
+    url_timeout_s: float = 10.0
+    loaded_models: int = 8
+    record_predictions: bool = True
+    record_images: bool = False
+    start_worker: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValidationError(f"port={self.port} must be from 0 to 65535")
-        for name in ("max_upload_bytes", "max_request_bytes"):
+        if self.url_timeout_s <= 0:
+            raise ValidationError(f"url_timeout_s={self.url_timeout_s} must be above 0")
+        for name in ("max_upload_bytes", "max_request_bytes", "loaded_models"):
             if getattr(self, name) < 1:
                 raise ValidationError(
-                    f"{name}={getattr(self, name)} must be at least 1 byte"
+                    f"{name}={getattr(self, name)} must be at least 1"
                 )
 
     @property

@@ -14,6 +14,7 @@ from pigeonhole.server.routes import (
     images,
     labels,
     projects,
+    roboflow,
     splits,
     system,
     uploads,
@@ -33,7 +34,8 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     versions.router,
 )
 
-#: Routers mounted at the root.
+#: Routers mounted at the root. The Roboflow-compatible one holds the catch-all
+#: ``POST /{project}/{n}``, so it comes after every other root router.
 ROOT_ROUTERS: tuple[APIRouter, ...] = (system.router,)
 
 
@@ -43,3 +45,4 @@ def include_routes(app: FastAPI) -> None:
         app.include_router(router)
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(roboflow.router)
