@@ -18,6 +18,7 @@ from pigeonhole.server.predicting import PredictionService
 from pigeonhole.server.routes import include_routes
 from pigeonhole.server.serving import LoadedModels
 from pigeonhole.server.settings import ServerSettings
+from pigeonhole.server.worker import TrainingWorker
 from pigeonhole.webui import mount_webui
 from pigeonhole.workspace import Workspace
 
@@ -53,8 +54,20 @@ def create_app(workspace: Workspace, *, settings: ServerSettings) -> FastAPI:
     app.state.settings = settings
     models = LoadedModels(workspace, capacity=settings.loaded_models)
     app.state.predictions = PredictionService(models)
+    app.state.worker = _training_worker(workspace, settings)
+    app.router.add_event_handler("shutdown", app.state.worker.stop)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     include_routes(app)
     mount_webui(app)
     return app
+
+
+def _training_worker(workspace: Workspace, settings: ServerSettings) -> TrainingWorker:
+    """The worker for training runs; a new server first fails the runs a previous
+    one left queued or running (nothing else would ever finish them)."""
+    if settings.start_worker:
+        from pigeonhole.training.runs import fail_interrupted_runs
+
+        fail_interrupted_runs(workspace)
+    return TrainingWorker(workspace.root, workspace.database_url)

@@ -13,10 +13,12 @@ from pigeonhole.server.routes import (
     health,
     images,
     labels,
+    models,
     projects,
     roboflow,
     splits,
     system,
+    training,
     uploads,
     versions,
 )
@@ -32,6 +34,8 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     splits.router,
     health.router,
     versions.router,
+    training.router,
+    models.router,
 )
 
 #: Routers mounted at the root. The Roboflow-compatible one holds the catch-all
