@@ -3,7 +3,9 @@
 The images come from Debian's ``dataset-fashion-mnist`` package (MIT licence), which
 installs the original IDX files under ``/usr/share/datasets/fashion-mnist``. They are
 written out as PNG class folders and imported with the ordinary importer, then
-health-checked, split and frozen as a dataset version.
+health-checked, split, frozen as a dataset version and, unless asked not to, used to
+train a fast model (frozen MobileNetV2 embeddings and a linear head) that
+``pigeonhole predict`` and ``pigeonhole serve`` can answer with.
 
 Example:
     >>> from pigeonhole.demo import build_demo
@@ -57,6 +59,7 @@ class DemoSummary:
     imported: dict[str, Any] = field(default_factory=dict)
     split: dict[str, Any] = field(default_factory=dict)
     version: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
     health_text: str = ""
     health_plots: list[str] = field(default_factory=list)
 
@@ -121,12 +124,21 @@ def build_demo(
     *,
     source: Path = FASHION_MNIST,
     per_class: int = 200,
+    train_model: bool = True,
     progress: Progress | None = None,
 ) -> DemoSummary:
     """Builds (or refreshes) the demo workspace at ``root``.
 
-    Running it again is safe: images already written or imported are skipped and
-    a new dataset version is frozen.
+    Running it again is safe: images already written or imported are skipped, and
+    a new dataset version is frozen (and a new model trained on it).
+
+    Args:
+        root: The workspace folder; the PNG class folders go beside it.
+        source: Folder holding the Fashion-MNIST IDX files.
+        per_class: Images written per class.
+        train_model: Train a fast model on the new version (fetches the MobileNetV2
+            weights on first use).
+        progress: Called with ``(phase, done, total)``.
     """
     images = write_fashion_folders(
         source,
@@ -158,7 +170,20 @@ def build_demo(
         "manifest_hash": version.manifest_hash,
         "files": version.counts["files"],
     }
+    if train_model:
+        summary.model = _train(project, version.number, progress)
     return summary
+
+
+def _train(project: Project, version: int, progress: Progress | None) -> dict[str, Any]:
+    from pigeonhole.training.runs import train
+
+    model = train(project, version, progress=progress)
+    return {
+        "model_id": model.model_id,
+        "path": str(model.path),
+        "metrics": model.metrics,
+    }
 
 
 def _health(project: Project, folder: Path, summary: DemoSummary) -> None:

@@ -7,6 +7,7 @@ command prints ``Error: <message>`` and exits 1; a usage error exits 2.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -192,17 +193,31 @@ def class_list(project_ref: str, workspace_path: Path, as_json: bool) -> None:
 @click.option(
     "--per-class", type=click.IntRange(10, 6000), default=200, show_default=True
 )
+@click.option(
+    "--train/--no-train",
+    "train_model",
+    default=True,
+    show_default=True,
+    help="Train a fast model on the new version.",
+)
 @json_option
 @friendly_errors
-def demo(path: Path, source: Path, per_class: int, as_json: bool) -> None:
-    """Build a demo workspace at PATH from Fashion-MNIST, start to version."""
+def demo(
+    path: Path, source: Path, per_class: int, train_model: bool, as_json: bool
+) -> None:
+    """Build a demo workspace at PATH from Fashion-MNIST: import, health check,
+    split, dataset version and a trained model."""
     from dataclasses import asdict
 
     from pigeonhole.demo import build_demo
 
     with progress_bar("demo") as progress:
         summary = build_demo(
-            path, source=source, per_class=per_class, progress=progress
+            path,
+            source=source,
+            per_class=per_class,
+            train_model=train_model,
+            progress=progress,
         )
     if as_json:
         print_json(asdict(summary))
@@ -227,6 +242,21 @@ def demo(path: Path, source: Path, per_class: int, as_json: bool) -> None:
         f"Dataset version {summary.version['id']}: manifest "
         f"{summary.version['manifest_hash'][:16]}, files {summary.version['files']}"
     )
+    if summary.model:
+        _echo_demo_model(summary.workspace, summary.model)
+
+
+def _echo_demo_model(workspace: Path, model: dict[str, Any]) -> None:
+    metrics = model["metrics"]
+    accuracy = metrics.get("accuracy")
+    scored = f", test accuracy {accuracy:.3f}" if accuracy is not None else ""
+    click.echo(f"Model {model['model_id']}{scored}: {model['path']}")
+    click.echo("Next:")
+    click.echo(
+        f"  pigeonhole predict -w {workspace} {model['model_id']} "
+        f"{workspace}-images/sneaker"
+    )
+    click.echo(f"  pigeonhole serve -w {workspace}   # web UI and API on port 8000")
 
 
 def _project_dict(found: object) -> dict[str, object]:
