@@ -86,7 +86,7 @@ export async function render(container, { slug, project }) {
 
   async function drawHistory() {
     const runs = await api(local(listRoute, slug));
-    fill(history, runs.length ? table(["Run", "Status", "Version", "Mode", "Backbone", "Model"], runs.slice().reverse().map((run) =>
+    fill(history, runs.length ? table(["Run", "Status", "Version", "Mode", "Backbone", "Model"], runs.map((run) =>
       [`Run ${run.id}`, run.status, run.version, run.mode, run.backbone, run.model_number ?? "–"]), { "aria-label": "Runs" })
       : h("p", { class: "muted" }, "No runs yet."));
     return runs;
