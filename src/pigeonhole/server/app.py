@@ -15,9 +15,11 @@ from pigeonhole import __version__
 from pigeonhole.server.errors import install_error_handlers
 from pigeonhole.server.limits import BodyLimitMiddleware
 from pigeonhole.server.predicting import PredictionService
+from pigeonhole.server.predictionlog import PredictionLog
 from pigeonhole.server.routes import include_routes
 from pigeonhole.server.serving import LoadedModels
 from pigeonhole.server.settings import ServerSettings
+from pigeonhole.server.webhooks import WebhookSender
 from pigeonhole.server.worker import TrainingWorker
 from pigeonhole.webui import mount_webui
 from pigeonhole.workspace import Workspace
@@ -54,8 +56,15 @@ def create_app(workspace: Workspace, *, settings: ServerSettings) -> FastAPI:
     app.state.settings = settings
     models = LoadedModels(workspace, capacity=settings.loaded_models)
     app.state.predictions = PredictionService(models)
+    if settings.record_predictions:
+        log = PredictionLog(workspace, keep_images=settings.record_images)
+        app.state.predictions.observers.append(log.record)
+    app.state.webhooks = WebhookSender(workspace)
+    app.state.predictions.observers.append(app.state.webhooks.prediction)
     app.state.worker = _training_worker(workspace, settings)
+    app.state.worker.on_run_ended = app.state.webhooks.run_ended
     app.router.add_event_handler("shutdown", app.state.worker.stop)
+    app.router.add_event_handler("shutdown", app.state.webhooks.stop)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     include_routes(app)

@@ -16,6 +16,7 @@ Tables::
 
     api_keys                             (server keys: a sha256 hash, never the key)
     thumbnails                           (image sha256 and size -> thumbnail blob)
+    predictions, suggestions, webhooks   (prediction log, suggested labels, hooks)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -287,6 +289,68 @@ class ThumbnailRow(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(Integer, primary_key=True)
     blob_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class PredictionRow(Base):
+    """A prediction the server answered with (the prediction log)."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (
+        Index("ix_predictions_project_time", "project_id", "created_at"),
+        Index("ix_predictions_project_top", "project_id", "top"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE")
+    )
+    model_id: Mapped[str] = mapped_column(String(120))
+    inference_id: Mapped[str] = mapped_column(String(36), unique=True)
+    top: Mapped[str | None] = mapped_column(String(200))
+    confidence: Mapped[float] = mapped_column(Float)
+    predicted_classes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    image_stored: Mapped[bool] = mapped_column(default=False)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sent_image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class SuggestionRow(Base):
+    """A label a model suggested for an unlabelled image, for a person to accept."""
+
+    __tablename__ = "suggestions"
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    labels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    confidence: Mapped[float] = mapped_column(Float)
+    model_id: Mapped[str] = mapped_column(String(120))
+    prediction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("predictions.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class WebhookRow(Base):
+    """A URL a project sends a JSON event to per prediction and per ended run."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    classes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    below_confidence: Mapped[float | None] = mapped_column(Float)
+    on_predictions: Mapped[bool] = mapped_column(default=True)
+    on_runs: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 

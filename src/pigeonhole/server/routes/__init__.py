@@ -14,6 +14,7 @@ from pigeonhole.server.routes import (
     images,
     labels,
     models,
+    predictions,
     projects,
     roboflow,
     splits,
@@ -36,6 +37,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     versions.router,
     training.router,
     models.router,
+    predictions.router,
 )
 
 #: Routers mounted at the root. The Roboflow-compatible one holds the catch-all
