@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,15 +165,22 @@ def fit_head(
     data = _Data.make(train_x, train_y, valid_x, valid_y, multi_label)
     best: tuple[float, nn.Sequential, float] | None = None
     history: list[dict[str, float]] = []
-    with torch.random.fork_rng(devices=[]):
-        for index, decay in enumerate(config.weight_decays, start=1):
+    previous: nn.Sequential | None = None
+    # Strongest decay first: each linear fit starts from the last one's solution,
+    # which is close, so L-BFGS needs few iterations.
+    decays = sorted(config.weight_decays, reverse=True)
+    with torch.random.fork_rng(devices=[]), _threads(1):
+        for index, decay in enumerate(decays, start=1):
             if cancelled is not None and cancelled():
                 raise RunCancelled(f"head fitting cancelled at weight decay {decay}")
             torch.manual_seed(config.seed)
             head = build_head(
                 config.kind, data.mean, data.scale, data.classes, config.hidden
             )
+            if previous is not None and config.kind == "linear":
+                head.load_state_dict(previous.state_dict())
             train_loss = _fit(head, data, config, decay)
+            previous = head
             valid_loss, metric = data.evaluate(head)
             history.append(
                 {
@@ -221,20 +229,23 @@ class _Data:
                     "valid"
                 )
         x = np.asarray(train_x, dtype=np.float32)
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0) + 1e-3
         if multi_label:
             classes = int(np.asarray(train_y).shape[1])
         else:
             classes = int(max(np.max(train_y), np.max(valid_y))) + 1
-        scale = x.std(axis=0) + 1e-3
         label_type = torch.float32 if multi_label else torch.long
+        valid = np.asarray(valid_x, dtype=np.float32)
+        # Standardised once here; the head's first layer does it for new images.
         return cls(
-            train_x=torch.as_tensor(x),
+            train_x=torch.as_tensor((x - mean) / scale),
             train_y=torch.as_tensor(np.asarray(train_y), dtype=label_type),
-            valid_x=torch.as_tensor(np.asarray(valid_x, dtype=np.float32)),
+            valid_x=torch.as_tensor((valid - mean) / scale),
             valid_y=torch.as_tensor(np.asarray(valid_y), dtype=label_type),
             multi_label=multi_label,
             classes=classes,
-            mean=x.mean(axis=0),
+            mean=mean,
             scale=scale,
         )
 
@@ -254,10 +265,10 @@ class _Data:
             weight=class_weight, label_smoothing=config.label_smoothing
         )
 
-    def evaluate(self, head: nn.Module) -> tuple[float, float]:
+    def evaluate(self, head: nn.Sequential) -> tuple[float, float]:
         head.eval()
         with torch.no_grad():
-            logits = head(self.valid_x)
+            logits = head[1:](self.valid_x)
         if self.multi_label:
             loss = nn.functional.binary_cross_entropy_with_logits(logits, self.valid_y)
             return float(loss), _micro_f1(logits > 0, self.valid_y > 0.5)
@@ -268,12 +279,13 @@ class _Data:
 
 def _fit(head: nn.Sequential, data: _Data, config: HeadConfig, decay: float) -> float:
     criterion = data.loss_function(config)
-    parameters = [p for p in head.parameters() if p.requires_grad]
-    weights = [p for name, p in head.named_parameters() if name.endswith("weight")]
+    body = head[1:]  # the inputs are standardised already
+    parameters = [p for p in body.parameters() if p.requires_grad]
+    weights = [p for name, p in body.named_parameters() if name.endswith("weight")]
 
     def objective() -> Tensor:
         penalty = sum((w.pow(2).sum() for w in weights), torch.zeros(()))
-        return criterion(head(data.train_x), data.train_y) + 0.5 * decay * penalty
+        return criterion(body(data.train_x), data.train_y) + 0.5 * decay * penalty
 
     head.train()
     if config.kind == "linear":
@@ -281,7 +293,8 @@ def _fit(head: nn.Sequential, data: _Data, config: HeadConfig, decay: float) -> 
             parameters,
             lr=1.0,
             max_iter=config.max_steps,
-            history_size=20,
+            history_size=10,
+            tolerance_change=1e-7,
             line_search_fn="strong_wolfe",
         )
 
@@ -302,6 +315,18 @@ def _fit(head: nn.Sequential, data: _Data, config: HeadConfig, decay: float) -> 
     head.eval()
     with torch.no_grad():
         return float(objective())
+
+
+@contextmanager
+def _threads(count: int) -> Iterator[None]:
+    """Runs torch on ``count`` threads: the head's matrices are too small for more
+    to pay, and idle threads cost much on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _micro_f1(predicted: Tensor, truth: Tensor) -> float:
