@@ -131,18 +131,19 @@ def open_ui(page: Any, live: Live) -> Callable[[str], Any]:
 
 
 @pytest.fixture
-def shoot(tmp_path: Path) -> Callable[[Any, str], Path]:
-    """Saves a full-page screenshot into the test's folder and, when the variable
-    ``PIGEONHOLE_SCREENSHOTS`` names a folder, there too."""
+def shoot(tmp_path: Path) -> Callable[..., Path]:
+    """Saves a full-page screenshot into the test's folder; with ``docs=True`` and
+    the variable ``PIGEONHOLE_SCREENSHOTS`` naming a folder, a screen-sized one there
+    too (the README's pictures come from the end-to-end test this way)."""
     extra = os.environ.get("PIGEONHOLE_SCREENSHOTS")
 
-    def take(page: Any, name: str) -> Path:
+    def take(page: Any, name: str, *, docs: bool = False) -> Path:
         path = tmp_path / "screenshots" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(path), full_page=True)
-        if extra:
+        if extra and docs:
             Path(extra).mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(Path(extra) / f"{name}.png"), full_page=False)
+            page.screenshot(path=str(Path(extra) / f"{name}.png"))
         return path
 
     return take

@@ -41,7 +41,7 @@ def test_from_an_empty_workspace_to_a_served_model(
     expect(page.get_by_text("No projects yet")).to_be_visible()
     page.get_by_label("Name").fill("Colour cards")
     page.get_by_label("Classes").fill("red, green, blue")
-    shoot(page, "1-projects")
+    shoot(page, "1-projects", docs=True)
     page.get_by_role("button", name="Create project").click()
 
     # Upload: two classes labelled on the way in, blue unlabelled plus a corrupt
@@ -61,7 +61,7 @@ def test_from_an_empty_workspace_to_a_served_model(
         f"{PER_CLASS} imported, 0 duplicate(s) skipped, 1 refused"
     )
     expect(summary.locator(".refused")).to_contain_text("scan.png")
-    shoot(page, "2-upload")
+    shoot(page, "2-upload", docs=True)
 
     # Label the unlabelled ones with the keyboard: 3 is blue.
     page.get_by_role("link", name="Go on to labelling").click()
@@ -72,13 +72,13 @@ def test_from_an_empty_workspace_to_a_served_model(
     for _ in range(PER_CLASS):
         page.keyboard.press("3")
     expect(grid.get_by_role("option").last).to_contain_text("blue")
-    shoot(page, "3-label")
+    shoot(page, "3-label", docs=True)
     with live.client() as client:
         assert client.get("/projects/colour-cards").json()["unlabelled"] == 0
 
     page.get_by_role("link", name="Health").click()
     expect(page.get_by_role("heading", name="Health of Colour cards")).to_be_visible()
-    shoot(page, "4-health")
+    shoot(page, "4-health", docs=True)
 
     # Split 70/20/10 and freeze a version.
     page.get_by_role("link", name="Split & versions").click()
@@ -88,7 +88,7 @@ def test_from_an_empty_workspace_to_a_served_model(
     page.get_by_label("Resize to").fill("96")
     page.get_by_role("button", name="Generate version").click()
     expect(page.get_by_role("table", name="Versions")).to_contain_text("v1")
-    shoot(page, "5-versions")
+    shoot(page, "5-versions", docs=True)
 
     # Train a fast model and follow it to the end.
     page.get_by_role("link", name="Train").click()
@@ -97,7 +97,7 @@ def test_from_an_empty_workspace_to_a_served_model(
     progress = page.locator("#run-progress")
     expect(progress).to_contain_text("Phase:")
     expect(progress.locator(".run-status")).to_have_text("succeeded", timeout=180_000)
-    shoot(page, "6-train")
+    shoot(page, "6-train", docs=True)
 
     # Evaluate: the confusion matrix, one of its cells as images.
     progress.get_by_role("link", name="evaluate it").click()
@@ -107,7 +107,7 @@ def test_from_an_empty_workspace_to_a_served_model(
     expect(
         page.get_by_role("heading", name="True blue, predicted blue")
     ).to_be_visible()
-    shoot(page, "7-evaluate")
+    shoot(page, "7-evaluate", docs=True)
 
     # Deploy: drop a red card the model has never seen.
     page.get_by_role("link", name="Deploy").click()
@@ -115,4 +115,4 @@ def test_from_an_empty_workspace_to_a_served_model(
     card = modelgen.encode(modelgen.picture(500, 0, size=SIZE), "PNG")
     drop(page, "#predict-drop", [("new-card.png", card, "image/png")])
     expect(page.locator("#prediction .top-answer")).to_contain_text("Top: red")
-    shoot(page, "8-deploy")
+    shoot(page, "8-deploy", docs=True)

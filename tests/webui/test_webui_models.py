@@ -117,3 +117,17 @@ def test_deploy_shows_a_corrupt_image_as_a_message(
     )
 
     expect(page.get_by_role("alert")).to_contain_text("Error:")
+
+
+def test_a_run_shows_live_progress_and_can_be_cancelled(
+    open_ui: Any, trained: str
+) -> None:
+    page = open_ui(f"#/p/{trained}/train")
+    page.get_by_label("Mode").select_option("fine-tune")
+    page.get_by_role("button", name="Start training").click()
+    progress = page.locator("#run-progress")
+    expect(progress.locator(".run-status")).to_have_text("running", timeout=60_000)
+    progress.get_by_role("button", name="Cancel run").click()
+
+    expect(progress.locator(".run-status")).to_have_text("cancelled", timeout=60_000)
+    expect(page.get_by_role("table", name="Runs")).to_contain_text("cancelled")

@@ -266,15 +266,13 @@ export async function render(container, { slug, project, params }) {
 
   drawClassControls();
   await load(0);
-  const suggestedNote = h("p", { class: "hint" }, "Suggested labels appear on images a model's predictions sent back to this project.");
 
   container.append(
     h("h1", {}, `Label ${project.name}`),
     h("section", { "aria-label": "Filters" },
       h("div", { class: "toolbar" },
         field("Class", classFilter), field("Split", splitFilter),
-        h("div", { class: "field" }, h("label", { for: unlabelledBox.id }, unlabelledBox, " Unlabelled only"))),
-      suggestedNote),
+        h("div", { class: "field" }, h("label", { for: unlabelledBox.id }, unlabelledBox, " Unlabelled only")))),
     h("section", { "aria-label": "Assign" },
       h("div", { class: "toolbar" },
         field(multi ? "Class to add or remove" : "Class to assign", assignClass), assignButton, removeButton,
