@@ -39,11 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import Context, Figure
+from benchmarks.common import Context, Figure, default_data, print_figures
 
 logger = logging.getLogger(__name__)
 
-DATA = Path("/work/shared/data")
 #: The dataset version recipe: the recommended centre crop at the weights' resize
 #: size, so the model sees the framing its ImageNet weights were evaluated with.
 RECIPE_SIZE = (256, 256)
@@ -256,18 +255,9 @@ def main() -> None:
         ctx = Context(
             quick="--quick" in sys.argv,
             workdir=Path(scratch),
-            data=DATA if DATA.is_dir() else None,
+            data=default_data(),
         )
-        for figure in run(ctx):
-            print(
-                f"{figure.name}: ours {figure.ours:.4g} {figure.unit}, baseline "
-                f"{figure.baseline:.4g} {figure.unit}, ratio {figure.ratio:.2f}"
-                + (
-                    f" (target {figure.target}: {'met' if figure.met else 'missed'})"
-                    if figure.target
-                    else ""
-                )
-            )
+        print_figures(run(ctx))
 
 
 if __name__ == "__main__":

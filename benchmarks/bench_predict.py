@@ -35,7 +35,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from benchmarks.common import Context, Figure, median, percentile
+from benchmarks.common import (
+    Context,
+    Figure,
+    default_data,
+    median,
+    percentile,
+    print_figures,
+)
 from benchmarks.datagen import FolderSpec, make_image
 
 SIZE = (640, 480)
@@ -289,14 +296,7 @@ def _main(argv: list[str]) -> int:
     quick = "--quick" in argv
     workdir = Path(tempfile.gettempdir()) / "pigeonhole-bench-predict"
     workdir.mkdir(exist_ok=True)
-    for figure in run(Context(quick=quick, workdir=workdir, data=None)):
-        print(
-            f"{figure.name}: ours {figure.ours:.2f} {figure.unit}, baseline "
-            f"{figure.baseline:.2f} {figure.unit}, {figure.ratio:.2f}x "
-            f"(target {figure.target or '-'}: {figure.met})"
-        )
-        if figure.note:
-            print(f"    {figure.note}")
+    print_figures(run(Context(quick=quick, workdir=workdir, data=default_data())))
     return 0
 
 

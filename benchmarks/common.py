@@ -27,6 +27,29 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def default_data() -> Path | None:
+    """The real photo sets: ``$PIGEONHOLE_BENCH_DATA``, else ``../shared/data`` next
+    to the repository, when it exists."""
+    named = os.environ.get("PIGEONHOLE_BENCH_DATA")
+    candidate = Path(named) if named else (REPO / ".." / "shared" / "data").resolve()
+    return candidate if candidate.is_dir() else None
+
+
+def print_figures(figures: Sequence[Figure]) -> None:
+    """Prints each figure with its baseline, ratio and target, for standalone runs."""
+    for figure in figures:
+        target = f"target {figure.target}: {'met' if figure.met else 'missed'}"
+        print(
+            f"{figure.name}: ours {figure.ours:.4g} {figure.unit}, baseline "
+            f"{figure.baseline:.4g} {figure.unit}, {figure.ratio:.2f}x"
+            + (f" ({target})" if figure.target else "")
+        )
+        if figure.note:
+            print(f"    {figure.note}")
+
 
 @dataclass
 class Figure:

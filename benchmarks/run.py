@@ -25,10 +25,9 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from benchmarks.common import Context, Figure
+from benchmarks.common import Context, Figure, default_data
 
 BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
 
 
 @dataclass
@@ -196,12 +195,6 @@ def write_reports(
         for r in failed:
             md += ["", f"### {r.name}", "", "```", r.error.rstrip(), "```"]
     (out / "report.md").write_text("\n".join(md) + "\n")
-
-
-def default_data() -> Path | None:
-    """``../shared/data`` next to the repository, when it exists."""
-    candidate = (REPO / ".." / "shared" / "data").resolve()
-    return candidate if candidate.is_dir() else None
 
 
 def main(argv: list[str] | None = None) -> int:
