@@ -21,7 +21,7 @@ system-packages:
 	bash scripts/system-packages.sh
 
 demo: install system-packages
-	$(BIN)/pigeonhole demo demo-workspace
+	$(BIN)/pigeonhole demo demo-workspace --serve
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

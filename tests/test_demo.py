@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 import gzip
+import json
+import signal
+import socket
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -81,3 +87,66 @@ def test_demo_command_trains_a_model_that_learned(tmp_path: Path) -> None:
     assert (models[0].path / "model.onnx").is_file()
     # Ten classes: chance is 0.1; the bars are easy to tell apart.
     assert models[0].metrics["accuracy"] > 0.5
+
+
+@pytest.mark.slow
+def test_demo_serves_the_model_and_predicts_over_http(tmp_path: Path) -> None:
+    fetch_weights("mobilenet_v2")
+    write_idx(tmp_path / "idx", per_class=15)
+    command = [
+        sys.executable,
+        "-m",
+        "pigeonhole",
+        "demo",
+        str(tmp_path / "demo"),
+        "--source",
+        str(tmp_path / "idx"),
+        "--per-class",
+        "15",
+        "--serve",
+        "--port",
+        str(free_port()),
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        lines = read_until(process, "curl -X POST", extra=1)
+        serving = next(line for line in lines if line.startswith("Serving "))
+        curl, answer = lines[-2].strip(), json.loads(lines[-1])
+        base = serving.split(" at ")[1].split(" ")[0]
+        health = httpx.get(f"{base}/health")
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=60)
+
+    assert code == 0
+    assert health.status_code == 200
+    # The printed curl line is one a user can paste: it names the model, a key
+    # and the sample image, and the server answered it in Roboflow's shape.
+    assert curl.startswith(f"curl -X POST '{base}/fashion-mnist/1?api_key=ph_")
+    sample = Path(curl.split("file=@")[1].rstrip("'"))
+    assert sample.is_file()
+    assert answer["top"] == sample.parent.name
+    assert answer["predictions"][0]["class"] == answer["top"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def read_until(process: subprocess.Popen[str], marker: str, *, extra: int) -> list[str]:
+    """Lines of the process's stdout up to the one holding ``marker`` and
+    ``extra`` more; fails if the process ends first."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    while not lines or marker not in lines[-1]:
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError(f"the demo ended before {marker!r}: {lines[-5:]}")
+        lines.append(line.rstrip("\n"))
+    lines += [process.stdout.readline().rstrip("\n") for _ in range(extra)]
+    return lines

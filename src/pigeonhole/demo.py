@@ -62,6 +62,7 @@ class DemoSummary:
     model: dict[str, Any] = field(default_factory=dict)
     health_text: str = ""
     health_plots: list[str] = field(default_factory=list)
+    sample_image: str = ""
 
 
 def read_idx(images_gz: Path, labels_gz: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -170,6 +171,9 @@ def build_demo(
         "manifest_hash": version.manifest_hash,
         "files": version.counts["files"],
     }
+    test_images = project.images(split="test", limit=1)
+    if test_images:
+        summary.sample_image = str(images / test_images[0].filename)
     if train_model:
         summary.model = _train(project, version.number, progress)
     return summary

@@ -7,7 +7,7 @@ command prints ``Error: <message>`` and exits 1; a usage error exits 2.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,11 +24,14 @@ from pigeonhole.cli.common import (
 )
 from pigeonhole.cli.datasets import dataset_commands
 from pigeonhole.cli.predict import predict
-from pigeonhole.cli.server import server_commands
+from pigeonhole.cli.server import serve_demo, server_commands
 from pigeonhole.cli.training import training_commands
 from pigeonhole.cli.weights import weights_group
 from pigeonhole.domain import ProjectType
 from pigeonhole.workspace import Workspace
+
+if TYPE_CHECKING:
+    from pigeonhole.demo import DemoSummary
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -200,13 +203,26 @@ def class_list(project_ref: str, workspace_path: Path, as_json: bool) -> None:
     show_default=True,
     help="Train a fast model on the new version.",
 )
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Then serve the model, predict a test image over HTTP and keep serving.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @json_option
 @friendly_errors
 def demo(
-    path: Path, source: Path, per_class: int, train_model: bool, as_json: bool
+    path: Path,
+    source: Path,
+    per_class: int,
+    train_model: bool,
+    serve: bool,
+    port: int,
+    as_json: bool,
 ) -> None:
     """Build a demo workspace at PATH from Fashion-MNIST: import, health check,
-    split, dataset version and a trained model."""
+    split, dataset version and a trained model; with --serve, serve it and make a
+    prediction against it as a client would."""
     from dataclasses import asdict
 
     from pigeonhole.demo import build_demo
@@ -219,9 +235,17 @@ def demo(
             train_model=train_model,
             progress=progress,
         )
+    if serve and not summary.model:
+        raise click.UsageError("--serve needs a trained model; drop --no-train")
     if as_json:
         print_json(asdict(summary))
-        return
+    else:
+        _echo_demo(summary)
+    if serve:
+        serve_demo(summary, port)
+
+
+def _echo_demo(summary: DemoSummary) -> None:
     click.echo(f"Demo workspace: {summary.workspace}")
     click.echo(f"Images written as class folders: {summary.images_folder}")
     imported = summary.imported

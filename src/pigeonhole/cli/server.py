@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,8 +20,15 @@ from pigeonhole.cli.common import (
     workspace_option,
 )
 
+logger = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
+    import uvicorn
+
+    from pigeonhole.demo import DemoSummary
+    from pigeonhole.server import ServerSettings
     from pigeonhole.server.auth import ApiKey
+    from pigeonhole.workspace import Workspace
 
 
 @click.command("serve")
@@ -51,9 +62,7 @@ def serve_command(
     workspace_path: Path,
 ) -> None:
     """Serve the workspace over HTTP (API docs at /docs)."""
-    import uvicorn
-
-    from pigeonhole.server import ServerSettings, create_app
+    from pigeonhole.server import ServerSettings
     from pigeonhole.server.auth import ensure_first_key
 
     settings = ServerSettings(
@@ -84,15 +93,87 @@ def serve_command(
         click.echo(f"Open {base}/?api_key={first_key}")
     click.echo(f"Serving {workspace.root} on {base} (API docs: {base}/docs)", err=True)
     try:
-        # log_config=None: keep the logging the CLI configured, once, for uvicorn too.
-        uvicorn.run(
-            create_app(workspace, settings=settings),
-            host=host,
-            port=port,
-            log_config=None,
-        )
+        run_server(workspace, settings)
     finally:
         workspace.close()
+
+
+def run_server(
+    workspace: Workspace,
+    settings: ServerSettings,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serves ``workspace`` until interrupted; ``on_ready`` is called in a thread of
+    its own with the base URL once the server accepts connections."""
+    import uvicorn
+
+    from pigeonhole.server import create_app
+
+    # log_config=None: keep the logging the CLI configured, once, for uvicorn too.
+    config = uvicorn.Config(
+        create_app(workspace, settings=settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+    )
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        threading.Thread(
+            target=_when_started, args=(server, on_ready), daemon=True
+        ).start()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after a clean shutdown
+        logger.info("server stopped by an interrupt")
+
+
+def serve_demo(summary: DemoSummary, port: int) -> None:
+    """Serves the demo workspace, predicts its sample image over HTTP as a client
+    would (and prints the ``curl`` line that does the same), then serves on until
+    interrupted."""
+    from pigeonhole.server import ServerSettings
+    from pigeonhole.server.auth import create_key
+
+    workspace = open_workspace(summary.workspace)
+    key, _ = create_key(workspace, "demo")
+    model_id = summary.model["model_id"]
+    image = Path(summary.sample_image)
+
+    def predict_once(base: str) -> None:
+        import httpx
+
+        url = f"{base}/{model_id}"
+        click.echo(f"Serving {model_id} at {base} (web UI: {base}/?api_key={key})")
+        if image.is_file():
+            try:
+                answer = httpx.post(
+                    url,
+                    params={"api_key": key},
+                    files={"file": (image.name, image.read_bytes(), "image/png")},
+                    timeout=60,
+                )
+            except httpx.HTTPError as error:
+                click.echo(f"Error: the demo prediction failed: {error}", err=True)
+                return
+            click.echo(f"Predicted {image} as a client would:")
+            click.echo(f"  curl -X POST '{url}?api_key={key}' -F 'file=@{image}'")
+            click.echo(f"  {answer.text}")
+        click.echo("Serving until Ctrl-C.", err=True)
+
+    try:
+        run_server(workspace, ServerSettings(port=port), on_ready=predict_once)
+    finally:
+        workspace.close()
+
+
+def _when_started(server: uvicorn.Server, on_ready: Callable[[str], None]) -> None:
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.05)
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    on_ready(f"http://{shown}:{port}")
 
 
 @click.group("keys")
