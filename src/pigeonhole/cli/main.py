@@ -242,7 +242,7 @@ def demo(
     else:
         _echo_demo(summary)
     if serve:
-        serve_demo(summary, port)
+        serve_demo(summary, port, stderr=as_json)
 
 
 def _echo_demo(summary: DemoSummary) -> None:

@@ -22,6 +22,9 @@ from pigeonhole.cli.common import (
 
 logger = logging.getLogger(__name__)
 
+#: Name of the API key the demo creates for its own prediction.
+DEMO_KEY = "demo"
+
 if TYPE_CHECKING:
     import uvicorn
 
@@ -127,23 +130,30 @@ def run_server(
         logger.info("server stopped by an interrupt")
 
 
-def serve_demo(summary: DemoSummary, port: int) -> None:
+def serve_demo(summary: DemoSummary, port: int, *, stderr: bool = False) -> None:
     """Serves the demo workspace, predicts its sample image over HTTP as a client
     would (and prints the ``curl`` line that does the same), then serves on until
-    interrupted."""
+    interrupted. With ``stderr`` all of it is printed there (stdout holds JSON)."""
     from pigeonhole.server import ServerSettings
-    from pigeonhole.server.auth import create_key
+    from pigeonhole.server.auth import create_key, list_keys, revoke_key
 
     workspace = open_workspace(summary.workspace)
-    key, _ = create_key(workspace, "demo")
+    # One live demo key: the one printed below; earlier runs' keys are revoked.
+    for old in list_keys(workspace):
+        if old.name == DEMO_KEY and not old.revoked:
+            revoke_key(workspace, str(old.id))
+    key, _ = create_key(workspace, DEMO_KEY)
     model_id = summary.model["model_id"]
     image = Path(summary.sample_image)
+
+    def say(text: str) -> None:
+        click.echo(text, err=stderr)
 
     def predict_once(base: str) -> None:
         import httpx
 
         url = f"{base}/{model_id}"
-        click.echo(f"Serving {model_id} at {base} (web UI: {base}/?api_key={key})")
+        say(f"Serving {model_id} at {base} (web UI: {base}/?api_key={key})")
         if image.is_file():
             try:
                 answer = httpx.post(
@@ -155,9 +165,9 @@ def serve_demo(summary: DemoSummary, port: int) -> None:
             except httpx.HTTPError as error:
                 click.echo(f"Error: the demo prediction failed: {error}", err=True)
                 return
-            click.echo(f"Predicted {image} as a client would:")
-            click.echo(f"  curl -X POST '{url}?api_key={key}' -F 'file=@{image}'")
-            click.echo(f"  {answer.text}")
+            say(f"Predicted {image} as a client would:")
+            say(f"  curl -X POST '{url}?api_key={key}' -F 'file=@{image}'")
+            say(f"  {answer.text}")
         click.echo("Serving until Ctrl-C.", err=True)
 
     try:
