@@ -6,8 +6,11 @@ dataset version; not timed), then:
 - ours: a dataset version with the recommended recipe (centre crop to 256 x 256),
   then `pigeonhole.training.runs.train` in fast mode, from a cold embedding cache
   to a packaged model (embeddings, head sweep, calibration, evaluation, ONNX export
-  and parity check). With ``--fine-tune`` (or ``PIGEONHOLE_BENCH_FINE_TUNE=1``)
-  also fine-tune mode on the two smaller sets.
+  and parity check); then fine-tune mode (5 epochs at 160 px; in a ``--quick``
+  run only with ``--fine-tune`` or ``PIGEONHOLE_BENCH_FINE_TUNE=1``); then the
+  fast model's out-of-distribution score against max-softmax, by AUROC, with up
+  to 200 photos of another set as the unknowns
+  (`pigeonhole.evaluation.unknowns`).
 - baseline, in the same run, on the same images of each split (the original
   files, not the version's): torchvision MobileNetV2
   with ImageNet weights and its classifier removed, eager PyTorch with the
@@ -46,6 +49,8 @@ logger = logging.getLogger(__name__)
 #: The dataset version recipe: the recommended centre crop at the weights' resize
 #: size, so the model sees the framing its ImageNet weights were evaluated with.
 RECIPE_SIZE = (256, 256)
+#: Most photos of another set used as unknowns.
+UNKNOWN_IMAGES = 200
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ class PhotoSet:
     name: str
     multi_label: bool
     load: Callable[[Any, Path], None]
-    fine_tune: bool
+    unknowns: str
 
 
 def _given_test_split(project: Any, root: Path) -> None:
@@ -83,10 +88,10 @@ def _our_split(project: Any, root: Path) -> None:
 
 
 SETS = (
-    PhotoSet("hymenoptera", False, _given_test_split, True),
-    PhotoSet("flowers5", False, _given_test_split, True),
-    PhotoSet("weather", False, _our_split, False),
-    PhotoSet("fashion-multilabel", True, _our_split, False),
+    PhotoSet("hymenoptera", False, _given_test_split, "flowers5"),
+    PhotoSet("flowers5", False, _given_test_split, "weather"),
+    PhotoSet("weather", False, _our_split, "hymenoptera"),
+    PhotoSet("fashion-multilabel", True, _our_split, "flowers5"),
 )
 
 
@@ -103,15 +108,42 @@ def build_project(workspace: Any, photo_set: PhotoSet, root: Path) -> Any:
 
 def train_ours(
     project: Any, mode: str, fine_tune: dict[str, Any]
-) -> tuple[float, float]:
-    """Trains with Pigeonhole; returns (test metric, seconds)."""
+) -> tuple[float, float, int]:
+    """Trains with Pigeonhole; returns (test metric, seconds, model number)."""
     from pigeonhole.training.runs import TrainConfig, train
 
     start = time.perf_counter()
     model = train(project, config=TrainConfig(mode=mode, fine_tune=fine_tune))
     seconds = time.perf_counter() - start
     metric = "micro_f1" if project.type.is_multi_label else "accuracy"
-    return float(model.metrics[metric]), seconds
+    return float(model.metrics[metric]), seconds, model.number
+
+
+def unknowns_figure(
+    project: Any, number: int, photo_set: PhotoSet, data: Path
+) -> Figure:
+    """AUROC of our out-of-distribution score against max-softmax, with up to
+    `UNKNOWN_IMAGES` photos of another set as the unknowns."""
+    from pigeonhole.evaluation.unknowns import evaluate_unknowns
+    from pigeonhole.images import IMAGE_SUFFIXES
+
+    others = sorted(
+        path
+        for path in (data / photo_set.unknowns).rglob("*")
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    )
+    random.Random(0).shuffle(others)
+    found = evaluate_unknowns(project, number, others[:UNKNOWN_IMAGES])
+    return Figure(
+        f"{photo_set.name}: telling {photo_set.unknowns} photos apart, AUROC",
+        found.auroc.get("ood_score", float("nan")),
+        found.auroc["max_softmax"],
+        "AUROC",
+        True,
+        note=f"{found.unknown} unknowns vs {found.known} test images; answered "
+        f"'no result' for {found.unknown_rejected:.0%} of unknowns and "
+        f"{found.known_rejected:.0%} of known; baseline: 1 - max softmax",
+    )
 
 
 def train_baseline(project: Any) -> tuple[float, float]:
@@ -168,7 +200,9 @@ def run(ctx: Context) -> list[Figure]:
         return []
     from pigeonhole.workspace import Workspace
 
-    with_fine_tune = os.environ.get("PIGEONHOLE_BENCH_FINE_TUNE") == "1"
+    with_fine_tune = (
+        not ctx.quick or os.environ.get("PIGEONHOLE_BENCH_FINE_TUNE") == "1"
+    )
     chosen = SETS[:1] if ctx.quick else SETS
     figures: list[Figure] = []
     for photo_set in chosen:
@@ -179,18 +213,23 @@ def run(ctx: Context) -> list[Figure]:
         shutil.rmtree(folder, ignore_errors=True)
         workspace = Workspace.init(folder)
         project = build_project(workspace, photo_set, root)
-        figures += _measure(project, photo_set, with_fine_tune and photo_set.fine_tune)
+        figures += _measure(project, photo_set, with_fine_tune, ctx.data)
         workspace.close()
     return figures
 
 
-def _measure(project: Any, photo_set: PhotoSet, fine_tune: bool) -> list[Figure]:
+def _measure(
+    project: Any, photo_set: PhotoSet, fine_tune: bool, data: Path
+) -> list[Figure]:
     metric_name = "micro-F1" if photo_set.multi_label else "accuracy"
     counts = project.version().counts
     note = f"splits {counts.get('splits', counts)}"
     base_metric, base_seconds = train_baseline(project)
-    ours_metric, ours_seconds = train_ours(project, "fast", {})
-    _warm_metric, warm_seconds = train_ours(project, "fast", {})
+    ours_metric, ours_seconds, number = train_ours(project, "fast", {})
+    _warm_metric, warm_seconds, _ = train_ours(project, "fast", {})
+    unknowns = []
+    if (data / photo_set.unknowns).is_dir():
+        unknowns = [unknowns_figure(project, number, photo_set, data)]
     figures = [
         Figure(
             f"{photo_set.name}: fast mode test {metric_name}",
@@ -221,7 +260,7 @@ def _measure(project: Any, photo_set: PhotoSet, fine_tune: bool) -> list[Figure]
     ]
     if fine_tune:
         settings = {"epochs": 5, "image_size": 160}
-        tuned_metric, tuned_seconds = train_ours(project, "fine-tune", settings)
+        tuned_metric, tuned_seconds, _ = train_ours(project, "fine-tune", settings)
         figures += [
             Figure(
                 f"{photo_set.name}: fine-tune test {metric_name}",
@@ -241,7 +280,7 @@ def _measure(project: Any, photo_set: PhotoSet, fine_tune: bool) -> list[Figure]
                 False,
             ),
         ]
-    return figures
+    return figures + unknowns
 
 
 def main() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +19,11 @@ from pigeonhole.cli.common import (
 )
 from pigeonhole.errors import NotFoundError
 from pigeonhole.training.runs import MODES, RunInfo, TrainConfig
+
+if TYPE_CHECKING:
+    from pigeonhole.evaluation.unknowns import UnknownsReport
+    from pigeonhole.progress import Progress
+    from pigeonhole.project import Project
 
 project_argument = click.argument("project_ref", metavar="PROJECT")
 
@@ -125,6 +132,19 @@ def train_command(
 @click.option(
     "--all-images", is_flag=True, help="Every image of the version, not its test split."
 )
+@click.option(
+    "--unknowns",
+    "unknown_paths",
+    multiple=True,
+    help="Folder or file of images of none of the classes (repeatable): measures "
+    "how well the model answers 'no result' for them.",
+)
+@click.option(
+    "--unknown-project",
+    "unknown_projects",
+    multiple=True,
+    help="Another project whose images serve as unknowns (repeatable).",
+)
 @workspace_option
 @json_option
 @friendly_errors
@@ -133,19 +153,29 @@ def evaluate_command(
     number: int,
     version: int | None,
     all_images: bool,
+    unknown_paths: tuple[str, ...],
+    unknown_projects: tuple[str, ...],
     workspace_path: Path,
     as_json: bool,
 ) -> None:
-    """Evaluate model NUMBER of PROJECT on a dataset version."""
+    """Evaluate model NUMBER of PROJECT on a dataset version, and optionally on
+    images it must not recognise."""
     from pigeonhole.training.registry import evaluate_model
 
-    project = open_workspace(workspace_path).project(project_ref)
+    workspace = open_workspace(workspace_path)
+    project = workspace.project(project_ref)
     with progress_bar("evaluate") as progress:
         result = evaluate_model(
             project, number, version, all_images=all_images, progress=progress
         )
+        unknowns = None
+        if unknown_paths or unknown_projects:
+            unknowns = _evaluate_unknowns(
+                project, number, version, unknown_paths, unknown_projects, progress
+            )
     if as_json:
-        print_json(result.to_dict())
+        extra = {} if unknowns is None else {"unknowns": unknowns.to_dict()}
+        print_json(result.to_dict() | extra)
         return
     click.echo(
         f"model {result.model_id} on version {result.version} ({result.split}): "
@@ -153,6 +183,45 @@ def evaluate_command(
     )
     if result.skipped:
         click.echo(f"  skipped {result.skipped} images with classes it does not know")
+    if unknowns is not None:
+        _echo_unknowns(unknowns)
+
+
+def _evaluate_unknowns(
+    project: Project,
+    number: int,
+    version: int | None,
+    paths: tuple[str, ...],
+    projects: tuple[str, ...],
+    progress: Progress,
+) -> UnknownsReport:
+    from pigeonhole.cli.predict import expand_paths
+    from pigeonhole.evaluation.unknowns import evaluate_unknowns
+
+    blobs = project.workspace.blobs
+    others = [project.workspace.project(ref) for ref in projects]
+    # Read lazily: a whole project's images need not sit in memory at once.
+    images: Iterable[Any] = itertools.chain(
+        expand_paths(paths) if paths else [],
+        (blobs.get(image.sha256) for other in others for image in other.images()),
+    )
+    return evaluate_unknowns(
+        project, number, images, version=version, progress=progress
+    )
+
+
+def _echo_unknowns(found: UnknownsReport) -> None:
+    scores = ", ".join(f"{name} {value:.3f}" for name, value in found.auroc.items())
+    click.echo(
+        f"unknowns: {found.unknown} images against {found.known} known test images; "
+        f"AUROC {scores}"
+    )
+    click.echo(
+        f"  answered 'no result': {found.unknown_rejected:.1%} of unknowns, "
+        f"{found.known_rejected:.1%} of known images"
+    )
+    for name, reason in found.failed[:5]:
+        click.echo(f"  could not read {name}: {reason}", err=True)
 
 
 @click.group("models")
