@@ -75,7 +75,11 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def decode(
-    data: bytes, *, name: str = "<bytes>", max_pixels: int | None = None
+    data: bytes,
+    *,
+    name: str = "<bytes>",
+    max_pixels: int | None = None,
+    orient: bool = True,
 ) -> Image.Image:
     """Decodes image bytes to an upright 8-bit RGB image.
 
@@ -83,9 +87,12 @@ def decode(
         data: The file's bytes.
         name: How to name the image in error messages (a filename or URL).
         max_pixels: Decompression-bomb limit; ``None`` uses the configured one.
+        orient: Apply the EXIF orientation; False keeps the pixels as stored
+            (a dataset version whose recipe turns ``auto_orient`` off).
 
     Returns:
-        A loaded ``RGB`` image with EXIF orientation applied.
+        A loaded ``RGB`` image, with EXIF orientation applied unless ``orient`` is
+        False.
 
     Raises:
         UnsupportedImageError: Empty, not an image, or a format not in :data:`FORMATS`.
@@ -93,7 +100,7 @@ def decode(
         CorruptImageError: Truncated or damaged data.
     """
     image = _open(data, name, max_pixels)
-    return to_rgb(_load_upright(image, name))
+    return to_rgb(_load_upright(image, name, orient))
 
 
 def read(path: str | Path, *, max_pixels: int | None = None) -> Image.Image:
@@ -214,12 +221,12 @@ def _orientation(image: Image.Image) -> int:
         return 1
 
 
-def _load_upright(image: Image.Image, name: str) -> Image.Image:
+def _load_upright(image: Image.Image, name: str, orient: bool = True) -> Image.Image:
     try:
         if getattr(image, "n_frames", 1) > 1:
             image.seek(0)
         image.load()
-        upright = ImageOps.exif_transpose(image)
+        upright = ImageOps.exif_transpose(image) if orient else image
     except ImageError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, IndexError) as error:

@@ -80,8 +80,9 @@ class Preprocessing:
     and a string ``resize_mode`` as a :class:`ResizeMode`.
 
     Attributes:
-        auto_orient: Whether EXIF orientation is applied. Recorded for the dataset
-            version; the rotation itself happens in :func:`pigeonhole.images.decode`.
+        auto_orient: Whether EXIF orientation is applied when a dataset version's
+            images are decoded (:func:`pigeonhole.images.decode`, ``orient``);
+            False keeps photos as their sensor stored them.
         resize: Target ``(width, height)`` in pixels, or ``None`` to keep the size.
         resize_mode: How the image reaches ``resize``.
         grayscale: Whether to drop colour. The output is still RGB, with three equal

@@ -223,6 +223,21 @@ def test_preprocessing_is_applied_to_every_item(workspace, tmp_path) -> None:
         assert np.abs(pixels[..., 0] - pixels[..., 2]).max() <= 3
 
 
+@pytest.mark.parametrize(
+    ("auto_orient", "size"), [(True, (32, 48)), (False, (48, 32))], ids=str
+)
+def test_auto_orient_decides_whether_exif_turns_the_pixels(
+    workspace: Workspace, auto_orient: bool, size: tuple[int, int]
+) -> None:
+    project = workspace.create_project("Turned", classes=["card"])
+    project.add_image(imagegen.exif_rotated_jpeg(6), labels=["card"], split="train")
+
+    version = project.create_version(Preprocessing(auto_orient=auto_orient))
+
+    (item,) = version.items()
+    assert version.load(item).size == size
+
+
 def test_version_items_keep_labels_and_splits(workspace, tmp_path) -> None:
     project = labelled_project(workspace, tmp_path)
 

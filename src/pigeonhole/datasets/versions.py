@@ -263,7 +263,11 @@ def _render(
     names = _export_names(facts)
 
     def render(fact: ImageFacts) -> list[dict[str, Any]]:
-        source = images.decode(blobs.get(fact.sha256), name=fact.filename)
+        source = images.decode(
+            blobs.get(fact.sha256),
+            name=fact.filename,
+            orient=preprocessing.auto_orient,
+        )
         prepared = preprocessing.apply(source)
         copies = (
             augmentation.outputs(prepared, seed, fact.sha256)
