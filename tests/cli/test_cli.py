@@ -421,3 +421,25 @@ def test_usage_errors_exit_2(
 
     assert "Usage:" in result.stderr
     assert message in result.stderr
+
+
+def test_commands_that_change_things_answer_json(
+    workspace_path: Path, bananas, tmp_path: Path
+) -> None:
+    w = ["-w", str(workspace_path)]
+    first = run_json("images", "bananas", "--label", "ant", *w)[0]
+    added = run_json("class", "add", "bananas", "wasp", *w)
+    labelled = run_json(
+        "label", "bananas", str(first["id"]), "--set", "bee", "--split", "test", *w
+    )
+    in_workspace(workspace_path, "version", "create", "bananas")
+    exported = run_json("version", "export", "bananas", "1", str(tmp_path / "out"), *w)
+    created = run_json("init", str(tmp_path / "other"))
+    deleted = run_json("project", "delete", "bananas", "--yes", *w)
+
+    assert added == {"added": ["wasp"], "classes": ["ant", "bee", "wasp"]}
+    assert labelled == {"labelled": 1, "moved": 1}
+    assert exported["version"] == "bananas/1"
+    assert (Path(exported["folder"]) / "train").is_dir()
+    assert created == {"workspace": str(tmp_path / "other")}
+    assert deleted == {"deleted": "bananas"}

@@ -135,6 +135,7 @@ def images_command(
 @click.option("--clear", is_flag=True, help="Make the images unlabelled.")
 @click.option("--split", type=SPLIT_CHOICE, help="Move the images to this split.")
 @workspace_option
+@json_option
 @friendly_errors
 def label_command(
     project_ref: str,
@@ -145,23 +146,33 @@ def label_command(
     clear: bool,
     split: str | None,
     workspace_path: Path,
+    as_json: bool,
 ) -> None:
     """Change the labels (or split) of images IMAGE_IDS."""
     found = open_workspace(workspace_path).project(project_ref)
     if not (set_labels or add_label or remove_label or clear or split):
         raise click.UsageError("give --set, --add, --remove, --clear or --split")
+    changed: dict[str, int] = {}
     if set_labels or clear:
-        changed = found.set_labels(image_ids, set_labels)
-        click.echo(f"Labelled {changed} images: {', '.join(set_labels) or 'none'}")
+        changed["labelled"] = found.set_labels(image_ids, set_labels)
     if add_label:
-        click.echo(
-            f"Added {add_label} to {found.add_label(image_ids, add_label)} images"
-        )
+        changed["added"] = found.add_label(image_ids, add_label)
     if remove_label:
-        removed = found.remove_label(image_ids, remove_label)
-        click.echo(f"Removed {remove_label} from {removed} images")
+        changed["removed"] = found.remove_label(image_ids, remove_label)
     if split:
-        click.echo(f"Moved {found.set_split(image_ids, split)} images to {split}")
+        changed["moved"] = found.set_split(image_ids, split)
+    if as_json:
+        print_json(changed)
+        return
+    if "labelled" in changed:
+        labels = ", ".join(set_labels) or "none"
+        click.echo(f"Labelled {changed['labelled']} images: {labels}")
+    if "added" in changed:
+        click.echo(f"Added {add_label} to {changed['added']} images")
+    if "removed" in changed:
+        click.echo(f"Removed {remove_label} from {changed['removed']} images")
+    if "moved" in changed:
+        click.echo(f"Moved {changed['moved']} images to {split}")
 
 
 @click.command("health")
@@ -353,6 +364,7 @@ def version_show(
     show_default=True,
 )
 @workspace_option
+@json_option
 @friendly_errors
 def version_export(
     project_ref: str,
@@ -360,10 +372,16 @@ def version_export(
     folder: Path,
     export_format: str,
     workspace_path: Path,
+    as_json: bool,
 ) -> None:
     """Write version NUMBER of PROJECT into FOLDER."""
     version = open_workspace(workspace_path).project(project_ref).version(number)
-    version.export(folder, format=export_format)
+    written = version.export(folder, format=export_format)
+    if as_json:
+        print_json(
+            {"version": version.id, "folder": str(written), "format": export_format}
+        )
+        return
     click.echo(f"Exported {version.id} to {folder} ({export_format})")
 
 

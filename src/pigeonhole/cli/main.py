@@ -46,13 +46,17 @@ def cli() -> None:
     "path", type=click.Path(file_okay=False, path_type=Path), required=False
 )
 @click.option("--database-url", help="SQLAlchemy URL, e.g. a PostgreSQL database.")
+@json_option
 @friendly_errors
-def init(path: Path | None, database_url: str | None) -> None:
+def init(path: Path | None, database_url: str | None, as_json: bool) -> None:
     """Create a workspace at PATH (default: $PIGEONHOLE_WORKSPACE or
     ./pigeonhole-workspace, where the other commands look)."""
     workspace = Workspace.init(
         path or Path(default_workspace()), database_url=database_url
     )
+    if as_json:
+        print_json({"workspace": str(workspace.root)})
+        return
     click.echo(f"Workspace ready at {workspace.root}")
 
 
@@ -135,14 +139,20 @@ def project_show(project_ref: str, workspace_path: Path, as_json: bool) -> None:
 @click.argument("project_ref", metavar="PROJECT")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @workspace_option
+@json_option
 @friendly_errors
-def project_delete(project_ref: str, yes: bool, workspace_path: Path) -> None:
+def project_delete(
+    project_ref: str, yes: bool, workspace_path: Path, as_json: bool
+) -> None:
     """Delete a project with its images, labels and versions."""
     workspace = open_workspace(workspace_path)
     found = workspace.project(project_ref)
     if not yes:
         click.confirm(f"Delete project {found.slug} and all its labels?", abort=True)
     workspace.delete_project(found.id)
+    if as_json:
+        print_json({"deleted": found.slug})
+        return
     click.echo(f"Deleted project {found.slug}")
 
 
@@ -155,10 +165,17 @@ def class_group() -> None:
 @click.argument("project_ref", metavar="PROJECT")
 @click.argument("names", nargs=-1, required=True)
 @workspace_option
+@json_option
 @friendly_errors
-def class_add(project_ref: str, names: tuple[str, ...], workspace_path: Path) -> None:
+def class_add(
+    project_ref: str, names: tuple[str, ...], workspace_path: Path, as_json: bool
+) -> None:
     """Add classes NAMES to PROJECT (existing ones are left as they are)."""
-    added = open_workspace(workspace_path).project(project_ref).add_classes(names)
+    found = open_workspace(workspace_path).project(project_ref)
+    added = found.add_classes(names)
+    if as_json:
+        print_json({"added": list(added), "classes": found.class_names})
+        return
     click.echo(f"Added {len(added)} classes: {', '.join(added) or 'none new'}")
 
 

@@ -244,12 +244,16 @@ def keys_list(workspace_path: Path, as_json: bool) -> None:
 @keys_group.command("revoke")
 @click.argument("prefix")
 @workspace_option
+@json_option
 @friendly_errors
-def keys_revoke(prefix: str, workspace_path: Path) -> None:
+def keys_revoke(prefix: str, workspace_path: Path, as_json: bool) -> None:
     """Revoke the key whose prefix (or id) is PREFIX."""
     from pigeonhole.server.auth import revoke_key
 
     record = revoke_key(open_workspace(workspace_path), prefix)
+    if as_json:
+        print_json(_key_dict(record))
+        return
     click.echo(f"Revoked key {record.id} ({record.prefix}...) of {record.name!r}")
 
 

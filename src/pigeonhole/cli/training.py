@@ -312,9 +312,10 @@ def models_compare(
 @click.argument("number", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @workspace_option
+@json_option
 @friendly_errors
 def models_delete(
-    project_ref: str, number: int, yes: bool, workspace_path: Path
+    project_ref: str, number: int, yes: bool, workspace_path: Path, as_json: bool
 ) -> None:
     """Delete model NUMBER of PROJECT (its record and its folder)."""
     from pigeonhole.training.registry import delete_model, get_model
@@ -324,6 +325,9 @@ def models_delete(
     if not yes:
         click.confirm(f"delete model {model.model_id} at {model.path}?", abort=True)
     delete_model(project, number)
+    if as_json:
+        print_json({"deleted": model.model_id})
+        return
     click.echo(f"deleted model {model.model_id}")
 
 

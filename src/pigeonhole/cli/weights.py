@@ -58,15 +58,17 @@ def weights_list(as_json: bool) -> None:
     help="Where to look, in order (default: the canonical URL, then the registry).",
 )
 @click.option("--force", is_flag=True, help="Replace a cached file that is corrupt.")
+@json_option
 @friendly_errors
 def weights_fetch(
-    names: tuple[str, ...], sources: tuple[str, ...], force: bool
+    names: tuple[str, ...], sources: tuple[str, ...], force: bool, as_json: bool
 ) -> None:
     """Fetch and verify the weights of NAMES (default: every backbone)."""
     from pigeonhole.models.backbones import list_backbones
     from pigeonhole.models.weights import fetch_weights
 
     wanted = names or tuple(spec.name for spec in list_backbones())
+    fetched: dict[str, str] = {}
     for name in wanted:
         with _bytes_bar(name) as progress:
             path = fetch_weights(
@@ -75,7 +77,11 @@ def weights_fetch(
                 progress=progress,
                 force=force,
             )
-        click.echo(f"{name}: {path}")
+        fetched[name] = str(path)
+        if not as_json:
+            click.echo(f"{name}: {path}")
+    if as_json:
+        print_json(fetched)
 
 
 @contextmanager
