@@ -60,11 +60,11 @@ def run(ctx: Context) -> list[Figure]:
     folder_n = 160 if ctx.quick else 800
     folder = _photos(ctx.workdir / f"photos-{folder_n}", folder_n)
     model = _model_package(ctx.workdir / "model")
-    files = sorted(folder.glob("*.jpg"))
+    files = jpeg_files(folder)
 
-    ours = _ours_in_child(model, folder, latency_n)
-    base_latency = _baseline_latency(files[: max(20, latency_n // 4)])
-    base_rate, base_cpu_ms = _baseline_throughput(files)
+    ours = ours_in_child(model, folder, latency_n)
+    base_latency = baseline_latency(files[: max(20, latency_n // 4)])
+    base_rate, base_cpu_ms = baseline_throughput(files)
     return _figures(ours, base_latency, (base_rate, base_cpu_ms), latency_n, folder_n)
 
 
@@ -181,7 +181,7 @@ def _model_package(folder: Path) -> Path:
     return folder
 
 
-def _ours_in_child(model: Path, folder: Path, latency_n: int) -> dict[str, Any]:
+def ours_in_child(model: Path, folder: Path, latency_n: int) -> dict[str, Any]:
     """Runs `measure_ours` in a fresh interpreter, so no torch thread pool is near."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "ours.json"
@@ -206,7 +206,7 @@ def measure_ours(model: Path, folder: Path, latency_n: int) -> dict[str, Any]:
     from pigeonhole.inference.predictor import Predictor
 
     predictor = Predictor.load(model)
-    files = sorted(folder.glob("*.jpg"))
+    files = jpeg_files(folder)
     payloads = [path.read_bytes() for path in files[:latency_n]]
     for data in payloads[:5]:
         predictor.predict(data, top_k=TOP_K)
@@ -229,6 +229,12 @@ def measure_ours(model: Path, folder: Path, latency_n: int) -> dict[str, Any]:
         "images_per_s": len(files) / seconds,
         "cpu_ms_per_image": cpu_ms,
     }
+
+
+def jpeg_files(folder: Path) -> list[Path]:
+    """Every JPEG under ``folder``, at any depth, in a stable order."""
+    suffixes = {".jpg", ".jpeg"}
+    return sorted(path for path in folder.rglob("*") if path.suffix.lower() in suffixes)
 
 
 def _cpu_seconds() -> float:
@@ -263,7 +269,7 @@ class _Baseline:
             return np.asarray(torch.softmax(logits, dim=1).numpy())
 
 
-def _baseline_latency(files: list[Path]) -> list[float]:
+def baseline_latency(files: list[Path]) -> list[float]:
     baseline = _Baseline()
     payloads = [path.read_bytes() for path in files]
     for data in payloads[:3]:
@@ -276,7 +282,7 @@ def _baseline_latency(files: list[Path]) -> list[float]:
     return latency
 
 
-def _baseline_throughput(files: list[Path]) -> tuple[float, float]:
+def baseline_throughput(files: list[Path]) -> tuple[float, float]:
     """Images per second and CPU milliseconds per image of the baseline."""
     baseline = _Baseline()
     baseline.predict([path.read_bytes() for path in files[:BATCH]])

@@ -58,7 +58,8 @@ OOD_QUANTILE = 0.95
 #: Most training embeddings kept as the out-of-distribution reference.
 OOD_REFERENCE_LIMIT = 20_000
 CONFORMAL_COVERAGE = 0.9
-PARITY_IMAGES = 8
+#: Valid images the ONNX graph is checked against torch on (the first ones).
+PARITY_IMAGES = 32
 SPLITS = ("train", "valid", "test")
 
 
