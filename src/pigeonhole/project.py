@@ -23,6 +23,7 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from pigeonhole import images as image_io
+from pigeonhole.datasets.suggestions import clear_suggestions
 from pigeonhole.domain import ProjectType, Split
 from pigeonhole.errors import NotFoundError, ValidationError
 from pigeonhole.progress import Progress
@@ -32,6 +33,7 @@ from pigeonhole.storage.database import (
     ImageRow,
     ImportRow,
     ProjectRow,
+    SuggestionRow,
     utcnow,
 )
 from pigeonhole.workspace import check_class_name
@@ -296,11 +298,15 @@ class Project:
         split: str | Split | None = None,
         label: str | None = None,
         unlabelled: bool = False,
+        suggested: bool = False,
         offset: int = 0,
         limit: int | None = None,
     ) -> list[ImageRecord]:
-        """Images in id order, optionally filtered by split, class or no label."""
-        query = self._image_query(split=split, label=label, unlabelled=unlabelled)
+        """Images in id order, optionally filtered by split, class, no label, or
+        carrying a model's suggested label (see `pigeonhole.datasets.suggestions`)."""
+        query = self._image_query(
+            split=split, label=label, unlabelled=unlabelled, suggested=suggested
+        )
         query = query.order_by(ImageRow.id).offset(offset).limit(limit)
         with self.workspace.sessions() as session:
             names = self._class_names_by_id(session)
@@ -312,9 +318,12 @@ class Project:
         split: str | Split | None = None,
         label: str | None = None,
         unlabelled: bool = False,
+        suggested: bool = False,
     ) -> int:
         """How many images :meth:`images` would list with no limit."""
-        query = self._image_query(split=split, label=label, unlabelled=unlabelled)
+        query = self._image_query(
+            split=split, label=label, unlabelled=unlabelled, suggested=suggested
+        )
         with self.workspace.sessions() as session:
             count = session.scalar(select(func.count()).select_from(query.subquery()))
         return int(count or 0)
@@ -334,7 +343,7 @@ class Project:
         """Replaces the labels of every listed image; returns how many changed.
 
         Unknown class names are added to the project. An empty ``labels`` makes the
-        images unlabelled.
+        images unlabelled; any other clears their suggested labels.
         """
         wanted = self._checked_labels(labels)
         ids = list(image_ids)
@@ -347,10 +356,13 @@ class Project:
                     ImageLabelRow(class_id=class_ids[name], source="user")
                     for name in wanted
                 ]
+            if wanted:
+                clear_suggestions(session, ids)
             return len(rows)
 
     def add_label(self, image_ids: Iterable[int], label: str) -> int:
-        """Adds one label to each image (multi-label projects)."""
+        """Adds one label to each image (multi-label projects); clears their
+        suggested labels."""
         if not self.type.is_multi_label:
             raise ValidationError(
                 f"project {self.slug!r} is single-label: use set_labels to replace "
@@ -360,10 +372,12 @@ class Project:
             self._add_classes(session, [label])
             class_id = self._class_ids(session)[check_class_name(label)]
             changed = 0
-            for row in self._image_rows(session, list(image_ids)):
+            rows = self._image_rows(session, list(image_ids))
+            for row in rows:
                 if all(item.class_id != class_id for item in row.labels):
                     row.labels.append(ImageLabelRow(class_id=class_id, source="user"))
                     changed += 1
+            clear_suggestions(session, [row.id for row in rows])
             return changed
 
     def remove_label(self, image_ids: Iterable[int], label: str) -> int:
@@ -486,7 +500,12 @@ class Project:
         return wanted
 
     def _image_query(
-        self, *, split: str | Split | None, label: str | None, unlabelled: bool
+        self,
+        *,
+        split: str | Split | None,
+        label: str | None,
+        unlabelled: bool,
+        suggested: bool,
     ) -> Select[ImageRow]:
         query = select(ImageRow).where(ImageRow.project_id == self.id)
         if split is not None:
@@ -497,6 +516,8 @@ class Project:
             )
         if unlabelled:
             query = query.where(~ImageRow.labels.any())
+        if suggested:
+            query = query.where(ImageRow.id.in_(select(SuggestionRow.image_id)))
         return query
 
     def _image_row(self, session: Session, image_id: int) -> ImageRow:

@@ -124,6 +124,43 @@ def test_send_to_project_adds_an_unlabelled_image_with_a_suggestion(
     assert after["sent_image_id"] == image_id
 
 
+def test_a_person_accepts_a_suggestion(
+    client: httpx.Client, predicted: list[dict[str, Any]]
+) -> None:
+    logged = client.get("/projects/colours/predictions", params={"class": "red"})
+    prediction_id = logged.json()[0]["id"]
+    sent = client.post(
+        f"/projects/colours/predictions/{prediction_id}/send-to-project"
+    ).json()
+    image_id = sent["image"]["id"]
+
+    waiting = client.get("/projects/colours/images", params={"suggested": True})
+    accepted = client.post(
+        "/projects/colours/suggestions/accept", json={"image_ids": [image_id]}
+    )
+    image = client.get(f"/projects/colours/images/{image_id}").json()
+    again = client.post(
+        "/projects/colours/suggestions/accept", json={"image_ids": [image_id]}
+    )
+    left = client.get("/projects/colours/images", params={"suggested": True}).json()
+
+    assert image_id in [item["id"] for item in waiting.json()["images"]]
+    assert sent["image"]["suggestion"]["labels"] == ["red"]
+    assert accepted.json() == {"changed": 1}
+    assert image["labels"] == ["red"] and image["suggestion"] is None
+    assert again.json() == {"changed": 0}
+    assert image_id not in [item["id"] for item in left["images"]]
+
+
+def test_accepting_an_unknown_image_is_404(client: httpx.Client) -> None:
+    response = client.post(
+        "/projects/colours/suggestions/accept", json={"image_ids": [987654]}
+    )
+
+    assert response.status_code == 404
+    assert "987654" in response.json()["message"]
+
+
 def test_send_needs_a_write_key(live: Live, predicted: list[dict[str, Any]]) -> None:
     with live.client(live.read_key) as reader:
         prediction_id = reader.get("/projects/colours/predictions").json()[0]["id"]

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 import imagegen
+from pigeonhole.datasets.suggestions import suggest
 
 CORRUPT = b"\x89PNG\r\n\x1a\n" + b"not an image at all" * 8
 
@@ -82,6 +83,42 @@ def test_select_many_and_assign_in_one_action(open_ui: Any, live: Any) -> None:
     with live.client() as client:
         labelled = client.get("/projects/batch/images?label=b").json()
     assert labelled["total"] == 3
+
+
+def test_accept_or_correct_suggested_labels(open_ui: Any, live: Any) -> None:
+    with live.client() as client:
+        client.post("/projects", json={"name": "Fruit", "classes": ["ripe", "green"]})
+        files = [("files", (f"f{n}.png", imagegen.png(f"fruit{n}"))) for n in range(4)]
+        client.post("/projects/fruit/images", files=files)
+        ids = [
+            image["id"]
+            for image in client.get("/projects/fruit/images").json()["images"]
+        ]
+    project = live.workspace.project("fruit")
+    for image_id, label in zip(ids[:3], ["ripe", "green", "ripe"], strict=True):
+        suggest(project, image_id, [label], confidence=0.9, model_id="fruit/1")
+    page = open_ui("#/p/fruit/label")
+
+    page.get_by_label("With a suggestion only").check()
+    grid = page.get_by_role("listbox", name="Images")
+    options = grid.get_by_role("option")
+    expect(options).to_have_count(3)
+    expect(options.first).to_contain_text("Suggested: ripe (90%)")
+    options.first.focus()
+    page.keyboard.press("a")
+    expect(options.first).not_to_contain_text("Suggested")
+    page.keyboard.press("1")
+    expect(options.nth(1)).not_to_contain_text("Suggested")
+    options.nth(2).click()
+    page.get_by_role("button", name="Accept suggestions").click()
+    expect(options.nth(2)).not_to_contain_text("Suggested")
+
+    with live.client() as client:
+        images = client.get("/projects/fruit/images").json()["images"]
+        left = client.get("/projects/fruit/images?suggested=true").json()
+    # Accepted, corrected by a number key, accepted by the button, never suggested.
+    assert [image["labels"] for image in images] == [["ripe"], ["ripe"], ["ripe"], []]
+    assert left["total"] == 0
 
 
 def test_filters_page_through_the_grid(open_ui: Any, live: Any) -> None:

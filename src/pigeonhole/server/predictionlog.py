@@ -22,14 +22,11 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
+from pigeonhole.datasets.suggestions import suggest
 from pigeonhole.errors import ConflictError, NotFoundError, ValidationError
 from pigeonhole.project import ImageRecord, Project
 from pigeonhole.server.predicting import ServedPrediction
-from pigeonhole.storage.database import (
-    PredictionRow,
-    ProjectRow,
-    SuggestionRow,
-)
+from pigeonhole.storage.database import PredictionRow, ProjectRow
 from pigeonhole.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -203,7 +200,8 @@ def get(project: Project, prediction_id: int) -> LoggedPrediction:
 
 def send_to_project(project: Project, prediction_id: int) -> ImageRecord:
     """Adds the logged prediction's image to ``project``, unlabelled, with the
-    prediction as its suggested label; returns the image.
+    prediction as its suggested label (see `pigeonhole.datasets.suggestions`);
+    returns the image.
 
     Raises:
         NotFoundError: No such prediction.
@@ -219,41 +217,19 @@ def send_to_project(project: Project, prediction_id: int) -> ImageRecord:
         )
     data = blobs.get(logged.image_sha256)
     record = project.add_image(data, filename=f"prediction-{prediction_id}")
-    suggested = logged.predicted_classes or ([logged.top] if logged.top else [])
+    suggest(
+        project,
+        record.id,
+        logged.predicted_classes or ([logged.top] if logged.top else []),
+        confidence=logged.confidence,
+        model_id=logged.model_id,
+        prediction_id=logged.id,
+    )
     with project.workspace.sessions.begin() as session:
-        row = session.get(SuggestionRow, record.id)
-        if row is None:
-            row = SuggestionRow(image_id=record.id)
-            session.add(row)
-        row.labels = suggested
-        row.confidence = logged.confidence
-        row.model_id = logged.model_id
-        row.prediction_id = logged.id
         prediction = session.get(PredictionRow, prediction_id)
         if prediction is not None:
             prediction.sent_image_id = record.id
     return record
-
-
-def suggestions(project: Project) -> dict[int, dict[str, Any]]:
-    """Suggested labels of the project's images, by image id."""
-    from pigeonhole.storage.database import ImageRow
-
-    with project.workspace.sessions() as session:
-        rows = session.execute(
-            select(SuggestionRow)
-            .join(ImageRow, ImageRow.id == SuggestionRow.image_id)
-            .where(ImageRow.project_id == project.id)
-        ).scalars()
-        return {
-            row.image_id: {
-                "labels": list(row.labels),
-                "confidence": row.confidence,
-                "model_id": row.model_id,
-                "prediction_id": row.prediction_id,
-            }
-            for row in rows
-        }
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:

@@ -6,18 +6,23 @@ checked by the Python API, which raises the errors the server translates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from pigeonhole.datasets.ingest import ImportReport
 from pigeonhole.datasets.project_data import SplitSummary
 from pigeonhole.datasets.splitting import SplitRatios
+from pigeonhole.datasets.suggestions import Suggestion, suggestions_of
 from pigeonhole.datasets.versions import DatasetVersion
 from pigeonhole.project import ImageRecord, Project
+
+if TYPE_CHECKING:
+    from pigeonhole.server.auth import ApiKey
 
 MAX_BATCH = 10_000
 
@@ -78,6 +83,19 @@ class LabelBatch(BaseModel):
         "listed label.",
     )
     labels: list[str] = Field(default_factory=list)
+
+
+class SuggestionsAccept(BaseModel):
+    """Images whose suggested labels a person accepts."""
+
+    image_ids: list[int] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class KeyCreate(BaseModel):
+    """A new API key."""
+
+    name: str = Field(description="Who or what uses it.", examples=["camera gate"])
+    read_only: bool = Field(False, description="A key that cannot change data.")
 
 
 class SplitRequest(BaseModel):
@@ -178,6 +196,27 @@ class ClassesAdded(BaseModel):
     classes: list[str]
 
 
+class SuggestionOut(BaseModel):
+    """The labels a model suggested for an image, until a person accepts them or
+    labels the image."""
+
+    labels: list[str] = Field(description="Empty when the model gave no result.")
+    confidence: float
+    model_id: str
+    prediction_id: int | None = Field(description="Its entry in the prediction log.")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, suggestion: Suggestion) -> SuggestionOut:
+        return cls(
+            labels=list(suggestion.labels),
+            confidence=suggestion.confidence,
+            model_id=suggestion.model_id,
+            prediction_id=suggestion.prediction_id,
+            created_at=suggestion.created_at,
+        )
+
+
 class ImageOut(BaseModel):
     """One image of a project."""
 
@@ -188,9 +227,12 @@ class ImageOut(BaseModel):
     height: int
     split: str | None
     labels: list[str]
+    suggestion: SuggestionOut | None = Field(
+        None, description="A model's suggested labels, or null."
+    )
 
     @classmethod
-    def of(cls, record: ImageRecord) -> ImageOut:
+    def of(cls, record: ImageRecord, suggestion: Suggestion | None = None) -> ImageOut:
         return cls(
             id=record.id,
             sha256=record.sha256,
@@ -199,7 +241,41 @@ class ImageOut(BaseModel):
             height=record.height,
             split=record.split.value if record.split else None,
             labels=list(record.labels),
+            suggestion=SuggestionOut.of(suggestion) if suggestion else None,
         )
+
+    @classmethod
+    def many(cls, project: Project, records: Sequence[ImageRecord]) -> list[ImageOut]:
+        """The records with their suggestions, read in one query."""
+        found = suggestions_of(project, [record.id for record in records])
+        return [cls.of(record, found.get(record.id)) for record in records]
+
+    @classmethod
+    def read(cls, project: Project, image_id: int) -> ImageOut:
+        """One image of ``project`` with its suggestion."""
+        return cls.many(project, [project.image(image_id)])[0]
+
+
+class KeyOut(BaseModel):
+    """An API key as listed: everything but the key itself."""
+
+    id: int
+    name: str
+    prefix: str = Field(description="The key's first characters, to recognise it.")
+    read_only: bool
+    created_at: datetime
+    revoked_at: datetime | None
+    revoked: bool = Field(description="A revoked key opens nothing.")
+
+    @classmethod
+    def of(cls, key: ApiKey) -> KeyOut:
+        return cls.model_validate(asdict(key) | {"revoked": key.revoked})
+
+
+class KeyCreated(KeyOut):
+    """A new key: the only response that ever holds the key itself."""
+
+    key: str = Field(description="Shown this once; the server keeps only its hash.")
 
 
 class ImagePage(BaseModel):

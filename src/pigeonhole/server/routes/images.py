@@ -22,22 +22,32 @@ def list_images(
     split: Annotated[str | None, Query(description="train, valid or test")] = None,
     label: Annotated[str | None, Query(description="Only images of this class")] = None,
     unlabelled: Annotated[bool, Query(description="Only images with no label")] = False,
+    suggested: Annotated[
+        bool, Query(description="Only images carrying a suggested label")
+    ] = False,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> ImagePage:
     """A page of images in id order, and how many match the filters in all."""
     records = project.images(
-        split=split, label=label, unlabelled=unlabelled, offset=offset, limit=limit
+        split=split,
+        label=label,
+        unlabelled=unlabelled,
+        suggested=suggested,
+        offset=offset,
+        limit=limit,
     )
-    total = project.count_images(split=split, label=label, unlabelled=unlabelled)
-    images = [ImageOut.of(record) for record in records]
+    total = project.count_images(
+        split=split, label=label, unlabelled=unlabelled, suggested=suggested
+    )
+    images = ImageOut.many(project, records)
     return ImagePage(total=total, offset=offset, limit=limit, images=images)
 
 
 @router.get("/projects/{project}/images/{image_id}", dependencies=[READ])
 def get_image(project: ProjectDep, image_id: int) -> ImageOut:
-    """One image with its size, split and labels."""
-    return ImageOut.of(project.image(image_id))
+    """One image with its size, split, labels and suggested labels."""
+    return ImageOut.read(project, image_id)
 
 
 @router.get(

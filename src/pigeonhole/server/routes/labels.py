@@ -20,16 +20,20 @@ router = APIRouter(tags=["labels"], responses=error_responses(400, 401, 403, 404
 
 @router.put("/projects/{project}/images/{image_id}/labels", dependencies=[WRITE])
 def set_labels(project: ProjectDep, image_id: int, body: LabelsSet) -> ImageOut:
-    """Replaces the image's labels; unknown class names are added to the project."""
+    """Replaces the image's labels; unknown class names are added to the project.
+
+    Any labels but none clear the image's suggested labels.
+    """
     project.set_labels([image_id], body.labels)
-    return ImageOut.of(project.image(image_id))
+    return ImageOut.read(project, image_id)
 
 
 @router.post("/projects/{project}/images/{image_id}/labels", dependencies=[WRITE])
 def add_label(project: ProjectDep, image_id: int, body: LabelAdd) -> ImageOut:
-    """Adds one label (multi-label projects; single-label ones replace with PUT)."""
+    """Adds one label (multi-label projects; single-label ones replace with PUT);
+    clears the image's suggested labels."""
     project.add_label([image_id], body.label)
-    return ImageOut.of(project.image(image_id))
+    return ImageOut.read(project, image_id)
 
 
 @router.delete(
@@ -38,7 +42,7 @@ def add_label(project: ProjectDep, image_id: int, body: LabelAdd) -> ImageOut:
 def remove_label(project: ProjectDep, image_id: int, label: str) -> ImageOut:
     """Removes one label from the image, if it has it."""
     project.remove_label([image_id], label)
-    return ImageOut.of(project.image(image_id))
+    return ImageOut.read(project, image_id)
 
 
 @router.post("/projects/{project}/labels", dependencies=[WRITE])

@@ -3,7 +3,7 @@
 The log holds every prediction the server answered with (unless the server runs
 with ``--no-log``): query it by class and time, count it per class per hour, and
 send a logged image back to the project as an unlabelled image with the prediction
-as its suggested label.
+as its suggested label, which a person then accepts or corrects.
 """
 
 from __future__ import annotations
@@ -13,9 +13,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
+from pigeonhole.datasets.suggestions import accept_suggestions, suggestions_of
 from pigeonhole.server import predictionlog, webhooks
 from pigeonhole.server.deps import READ, WRITE, ProjectDep
-from pigeonhole.server.schemas import ImageOut, error_responses
+from pigeonhole.server.schemas import (
+    Changed,
+    ImageOut,
+    SuggestionOut,
+    SuggestionsAccept,
+    error_responses,
+)
 
 router = APIRouter(tags=["predictions"], responses=error_responses(401, 403, 404, 422))
 
@@ -82,15 +89,28 @@ def send_to_project(project: ProjectDep, prediction_id: int) -> dict[str, Any]:
     """Adds the logged image to the project, unlabelled, with the prediction as
     its suggested label (needs a server that keeps images: ``--record-images``)."""
     record = predictionlog.send_to_project(project, prediction_id)
-    suggestion = predictionlog.suggestions(project).get(record.id)
-    return {"image": ImageOut.of(record).model_dump(), "suggestion": suggestion}
+    image = ImageOut.read(project, record.id)
+    suggestion = image.suggestion.model_dump(mode="json") if image.suggestion else None
+    return {"image": image.model_dump(mode="json"), "suggestion": suggestion}
 
 
 @router.get("/projects/{project}/suggestions", dependencies=[READ])
-def list_suggestions(project: ProjectDep) -> dict[str, dict[str, Any]]:
-    """Suggested labels by image id, for images sent from the prediction log."""
-    found = predictionlog.suggestions(project)
-    return {str(image_id): value for image_id, value in found.items()}
+def list_suggestions(project: ProjectDep) -> dict[str, SuggestionOut]:
+    """Suggested labels by image id (the images route filters by ``suggested``)."""
+    found = suggestions_of(project)
+    return {str(image_id): SuggestionOut.of(item) for image_id, item in found.items()}
+
+
+@router.post(
+    "/projects/{project}/suggestions/accept",
+    dependencies=[WRITE],
+    responses=error_responses(400),
+)
+def accept(project: ProjectDep, body: SuggestionsAccept) -> Changed:
+    """Gives the listed images their suggested labels and clears the suggestions;
+    ``changed`` counts the images that had one. To correct a suggestion instead,
+    set the image's labels: that clears it too."""
+    return Changed(changed=accept_suggestions(project, body.image_ids))
 
 
 # Webhooks

@@ -1,6 +1,7 @@
 // Label: a paged grid of thumbnails with filters, multi-select and keyboard
 // labelling. Number keys assign (or, multi-label, toggle) the class with that
-// number, arrows move, S skips, 0 clears, Space selects, A accepts a suggestion.
+// number, arrows move, S skips, 0 clears, Space selects, A accepts the suggested
+// labels (a model's prediction, sent back from the prediction log).
 
 import { api, fileUrl, projectPath } from "../api.js";
 import { announce, busy, field, fill, h, select, showError } from "../ui.js";
@@ -14,6 +15,7 @@ export async function render(container, { slug, project, params }) {
     label: params.get("label") || "",
     split: params.get("split") || "",
     unlabelled: params.get("unlabelled") === "1",
+    suggested: params.get("suggested") === "1",
     offset: Number(params.get("offset") || 0),
     total: 0,
     images: [],
@@ -24,9 +26,11 @@ export async function render(container, { slug, project, params }) {
   const classFilter = select([], "", { name: "label-filter" });
   const splitFilter = select([["", "Any split"], "train", "valid", "test"], state.split, { name: "split-filter" });
   const unlabelledBox = h("input", { type: "checkbox", id: "unlabelled-filter", checked: state.unlabelled });
+  const suggestedBox = h("input", { type: "checkbox", id: "suggested-filter", checked: state.suggested });
   const assignClass = select([], "", { name: "assign-class" });
   const assignButton = h("button", { type: "button" }, multi ? "Add to selected" : "Assign to selected");
   const removeButton = multi ? h("button", { type: "button", class: "secondary" }, "Remove from selected") : null;
+  const acceptButton = h("button", { type: "button", class: "secondary" }, "Accept suggestions");
   const newClass = h("input", { name: "new-class", autocomplete: "off" });
   const addClassButton = h("button", { type: "submit", class: "secondary" }, "Add class");
   const legend = h("p", { class: "keys", id: "label-keys" });
@@ -54,6 +58,7 @@ export async function render(container, { slug, project, params }) {
     if (state.label) query.set("label", state.label);
     if (state.split) query.set("split", state.split);
     if (state.unlabelled) query.set("unlabelled", "1");
+    if (state.suggested) query.set("suggested", "1");
     if (state.offset) query.set("offset", String(state.offset));
     const text = query.toString();
     history.replaceState(null, "", `#/p/${encodeURIComponent(slug)}/label${text ? `?${text}` : ""}`);
@@ -64,6 +69,7 @@ export async function render(container, { slug, project, params }) {
     if (state.label) query.set("label", state.label);
     if (state.split) query.set("split", state.split);
     if (state.unlabelled) query.set("unlabelled", "true");
+    if (state.suggested) query.set("suggested", "true");
     const page = await api(projectPath(slug, `/images?${query}`));
     state.total = page.total;
     state.images = page.images;
@@ -73,9 +79,15 @@ export async function render(container, { slug, project, params }) {
     drawGrid();
   }
 
+  function suggestionText(suggestion) {
+    const labels = suggestion.labels.length ? suggestion.labels.join(", ") : "no class";
+    return `Suggested: ${labels} (${Math.round(suggestion.confidence * 100)}%)`;
+  }
+
   function tileLabel(image) {
     const labels = image.labels.length ? image.labels.join(", ") : "unlabelled";
-    return `${image.filename}: ${labels}${image.split ? `, ${image.split}` : ""}`;
+    const suggested = image.suggestion ? `, ${suggestionText(image.suggestion)}` : "";
+    return `${image.filename}: ${labels}${image.split ? `, ${image.split}` : ""}${suggested}`;
   }
 
   function drawTile(image, index) {
@@ -99,7 +111,7 @@ export async function render(container, { slug, project, params }) {
       h("img", { src: fileUrl(projectPath(slug, `/images/${image.id}/thumbnail`), { size: 160 }), alt: "", loading: "lazy", width: 160, height: 160 }),
       image.split ? h("span", { class: "split" }, image.split) : null,
       h("div", { class: "labels" }, image.labels.length ? image.labels.map((name) => h("span", { class: "chip" }, name)) : h("span", { class: "muted" }, "unlabelled")),
-      suggestion ? h("div", { class: "suggestion" }, `Suggested: ${suggestion.label || suggestion.class}`) : null,
+      suggestion ? h("div", { class: "suggestion" }, suggestionText(suggestion)) : null,
     ]);
   }
 
@@ -115,6 +127,7 @@ export async function render(container, { slug, project, params }) {
   function drawSelection() {
     selection.textContent = `${state.selected.size} selected`;
     assignButton.disabled = state.selected.size === 0;
+    acceptButton.disabled = state.selected.size === 0;
     if (removeButton) removeButton.disabled = state.selected.size === 0;
   }
 
@@ -166,7 +179,8 @@ export async function render(container, { slug, project, params }) {
       if (action === "set") next = labels;
       else if (action === "add") next = [...new Set([...image.labels, name])];
       else next = image.labels.filter((item) => item !== name);
-      replaceImage({ ...image, labels: next, suggestion: action === "set" ? null : image.suggestion });
+      // Any label a person gives clears a suggestion; unlabelling keeps it.
+      replaceImage({ ...image, labels: next, suggestion: labels.length && action !== "remove" ? null : image.suggestion });
     }
     const wasSelection = state.selected.size > 0;
     state.selected.clear();
@@ -223,23 +237,39 @@ export async function render(container, { slug, project, params }) {
 
   let queue = Promise.resolve();
 
+  // Accepts the suggestions of the selection, or of the focused image.
   async function acceptSuggestion() {
-    const image = state.images[state.focus];
-    const suggestion = image && image.suggestion;
-    if (!suggestion) {
-      announce("This image has no suggested label");
+    const chosen = state.selected.size
+      ? state.images.filter((image) => state.selected.has(image.id))
+      : [state.images[state.focus]].filter(Boolean);
+    const ids = chosen.filter((image) => image.suggestion).map((image) => image.id);
+    if (!ids.length) {
+      announce(chosen.length > 1 ? "None of these images has a suggested label" : "This image has no suggested label");
       return;
     }
-    await applyClass(suggestion.label || suggestion.class, multi ? "add" : "set");
+    const result = await api(projectPath(slug, "/suggestions/accept"), { method: "POST", json: { image_ids: ids } });
+    for (const id of ids) {
+      const image = state.images.find((item) => item.id === id);
+      replaceImage({ ...image, labels: [...image.suggestion.labels], suggestion: null });
+    }
+    const wasSelection = state.selected.size > 0;
+    state.selected.clear();
+    for (const tile of grid.children) tile.setAttribute("aria-selected", "false");
+    drawSelection();
+    announce(`Accepted the suggestions of ${result.changed} image(s)`);
+    if (!wasSelection) await step(1);
+    else moveFocus(state.focus);
   }
 
   grid.addEventListener("keydown", onKey);
   classFilter.addEventListener("change", () => { state.label = classFilter.value; state.offset = 0; load().catch(showError); });
   splitFilter.addEventListener("change", () => { state.split = splitFilter.value; state.offset = 0; load().catch(showError); });
   unlabelledBox.addEventListener("change", () => { state.unlabelled = unlabelledBox.checked; state.offset = 0; load().catch(showError); });
+  suggestedBox.addEventListener("change", () => { state.suggested = suggestedBox.checked; state.offset = 0; load().catch(showError); });
   previous.addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); load().catch(showError); });
   next.addEventListener("click", () => { state.offset += PAGE; load().catch(showError); });
   assignButton.addEventListener("click", () => busy(assignButton, () => applyClass(assignClass.value, multi ? "add" : "set")));
+  acceptButton.addEventListener("click", () => busy(acceptButton, acceptSuggestion));
   if (removeButton) removeButton.addEventListener("click", () => busy(removeButton, () => applyClass(assignClass.value, "remove")));
   const selectAll = h("button", { type: "button", class: "secondary", onclick: () => {
     for (const image of state.images) state.selected.add(image.id);
@@ -272,11 +302,12 @@ export async function render(container, { slug, project, params }) {
     h("section", { "aria-label": "Filters" },
       h("div", { class: "toolbar" },
         field("Class", classFilter), field("Split", splitFilter),
-        h("div", { class: "field" }, h("label", { for: unlabelledBox.id }, unlabelledBox, " Unlabelled only")))),
+        h("div", { class: "field" }, h("label", { for: unlabelledBox.id }, unlabelledBox, " Unlabelled only")),
+        h("div", { class: "field" }, h("label", { for: suggestedBox.id }, suggestedBox, " With a suggestion only")))),
     h("section", { "aria-label": "Assign" },
       h("div", { class: "toolbar" },
         field(multi ? "Class to add or remove" : "Class to assign", assignClass), assignButton, removeButton,
-        selectAll, clearSelection, selection),
+        acceptButton, selectAll, clearSelection, selection),
       classForm),
     legend,
     h("div", { class: "toolbar" }, previous, next, pager),
