@@ -138,8 +138,8 @@ def revoke_key(workspace: Workspace, ref: str) -> ApiKey:
         rows = list(session.scalars(_matching(ref)))
         if not rows:
             raise NotFoundError(
-                f"no API key with prefix or id {ref!r}; `pigeonhole keys list` shows "
-                "them"
+                f"no API key with prefix or id {ref!r}; `pigeonhole keys list` (or "
+                "GET /api/v1/keys) shows them"
             )
         if len(rows) > 1:
             ids = ", ".join(str(row.id) for row in rows)

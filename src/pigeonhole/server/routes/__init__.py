@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from pigeonhole.server.routes import (
     health,
     images,
+    keys,
     labels,
     models,
     predictions,
@@ -38,6 +39,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     training.router,
     models.router,
     predictions.router,
+    keys.router,
 )
 
 #: Routers mounted at the root. The Roboflow-compatible one holds the catch-all
