@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +53,13 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Let requests name images on loopback and private addresses.",
 )
+@click.option(
+    "--batch-window-ms",
+    type=click.FloatRange(0, 1000),
+    default=None,
+    help="How long concurrent requests for one model may wait to share a call "
+    "(0: never batch). [default: $PIGEONHOLE_BATCH_WINDOW_MS or 5]",
+)
 @workspace_option
 @friendly_errors
 def serve_command(
@@ -62,6 +69,7 @@ def serve_command(
     no_log: bool,
     record_images: bool,
     allow_private_urls: bool,
+    batch_window_ms: float | None,
     workspace_path: Path,
 ) -> None:
     """Serve the workspace over HTTP (API docs at /docs)."""
@@ -76,6 +84,8 @@ def serve_command(
         record_images=record_images,
         allow_private_urls=allow_private_urls,
     )
+    if batch_window_ms is not None:
+        settings = replace(settings, batch_window_ms=batch_window_ms)
     workspace = open_workspace(workspace_path)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     base = f"http://{shown_host}:{port}"

@@ -55,7 +55,11 @@ def create_app(workspace: Workspace, *, settings: ServerSettings) -> FastAPI:
     app.state.workspace = workspace
     app.state.settings = settings
     models = LoadedModels(workspace, capacity=settings.loaded_models)
-    app.state.predictions = PredictionService(models)
+    app.state.predictions = PredictionService(
+        models,
+        batch_window_ms=settings.batch_window_ms,
+        max_batch_images=settings.max_batch_images,
+    )
     if settings.record_predictions:
         log = PredictionLog(workspace, keep_images=settings.record_images)
         app.state.predictions.observers.append(log.record)

@@ -1,9 +1,12 @@
 """Serving predictions: images in, predictions out, every one announced to observers.
 
 Every route that predicts goes through `PredictionService.predict`: it takes the
-model from the `LoadedModels` cache, predicts the batch of images in one call, and
-hands each `ServedPrediction` to the observers (the prediction log, the webhooks).
-An observer that fails is logged and never fails the request.
+model from the `LoadedModels` cache, decodes the request's images on the request's
+own thread (a corrupt image fails its own request and no other), predicts them in
+one predictor call shared with the other requests for the same model that arrive
+together (`pigeonhole.server.batching`), and hands each `ServedPrediction` to the
+observers (the prediction log, the webhooks), once per image, on the request's
+thread. An observer that fails is logged and never fails the request.
 
 The Roboflow-compatible answer shapes are made here too (`roboflow_answer`), so that
 the routes stay thin.
@@ -20,18 +23,32 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import logging
+import threading
+import time
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from pigeonhole.config import settings
 from pigeonhole.errors import ImageError, ValidationError
+from pigeonhole.server.batching import (
+    BatchStats,
+    CallCounter,
+    MicroBatcher,
+    check_batching,
+)
 from pigeonhole.server.serving import LoadedModels, ModelRef
+from pigeonhole.server.settings import DEFAULT_BATCH_WINDOW_MS, DEFAULT_MAX_BATCH_IMAGES
 
 if TYPE_CHECKING:
+    from pigeonhole.inference.decode import DecodedImage
     from pigeonhole.inference.predictor import Prediction, Predictor
 
 logger = logging.getLogger(__name__)
@@ -81,11 +98,38 @@ class PredictionService:
 
     Args:
         models: The cache models are loaded into.
+        batch_window_ms: How long a batch may wait for requests on their way
+            (`pigeonhole.server.batching`); 0 gives every request its own call.
+        max_batch_images: Most images in one shared predictor call.
+
+    Attributes:
+        models: The model cache.
+        observers: Called with every served prediction.
     """
 
-    def __init__(self, models: LoadedModels) -> None:
+    def __init__(
+        self,
+        models: LoadedModels,
+        *,
+        batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS,
+        max_batch_images: int = DEFAULT_MAX_BATCH_IMAGES,
+    ) -> None:
         self.models = models
         self.observers: list[Observer] = []
+        self._window_s = batch_window_ms / 1000
+        self._max_images = max_batch_images
+        self._counter = CallCounter()
+        # Keyed weakly by predictor: an unloaded model takes its batcher with it.
+        self._batchers: weakref.WeakKeyDictionary[Predictor, _Batcher] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+        check_batching(self._window_s, self._max_images)
+
+    @property
+    def stats(self) -> BatchStats:
+        """Predictor calls so far and how many requests each one answered."""
+        return self._counter.snapshot()
 
     def predict(
         self,
@@ -95,7 +139,7 @@ class PredictionService:
         confidence: float | None = None,
         top_k: int | None = None,
     ) -> list[ServedPrediction]:
-        """Predicts ``images`` in one batch with model ``model_id``.
+        """Predicts ``images`` with model ``model_id``, batched with other requests.
 
         Raises:
             ValidationError: A malformed model id, no images, or a bad argument.
@@ -106,8 +150,12 @@ class PredictionService:
             raise ValidationError("no image given; send at least one image")
         ref = ModelRef.parse(model_id).model_id
         predictor = self.models.get(ref)
-        inputs: list[Any] = [image.data for image in images]
-        predictions = _predict_named(predictor, inputs, images, confidence, top_k)
+        # Checked here so that a bad argument fails before any decoding.
+        predictor.predict_prepared([], top_k=top_k, confidence=confidence)
+        run = functools.partial(_run_prepared, predictor, top_k, confidence)
+        with self._batcher(predictor).expect() as arrival:
+            prepared = _prepare_all(predictor, images)
+            predictions = arrival.submit((top_k, confidence), prepared, run)
         multi_label = predictor.metadata.project_type.is_multi_label
         served = [
             ServedPrediction(
@@ -124,6 +172,19 @@ class PredictionService:
             self._announce(one)
         return served
 
+    def _batcher(self, predictor: Predictor) -> _Batcher:
+        """The batcher of ``predictor``, made on its first request."""
+        with self._lock:
+            batcher = self._batchers.get(predictor)
+            if batcher is None:
+                batcher = MicroBatcher(
+                    window_s=self._window_s,
+                    max_items=self._max_images,
+                    counter=self._counter,
+                )
+                self._batchers[predictor] = batcher
+            return batcher
+
     def _announce(self, served: ServedPrediction) -> None:
         for observer in self.observers:
             try:
@@ -133,22 +194,50 @@ class PredictionService:
                 logger.exception("observer %r failed on a prediction", observer)
 
 
-def _predict_named(
+@dataclass(frozen=True)
+class _Prepared:
+    """One decoded image and the milliseconds its decoding took."""
+
+    image: DecodedImage
+    decode_ms: float
+
+
+_Batcher: TypeAlias = "MicroBatcher[_Prepared, Prediction]"
+
+
+def _prepare(predictor: Predictor, image: InputImage) -> _Prepared:
+    started = time.perf_counter()
+    decoded = predictor.prepare(image.data, image.name)
+    return _Prepared(decoded, (time.perf_counter() - started) * 1000)
+
+
+def _prepare_all(predictor: Predictor, images: Sequence[InputImage]) -> list[_Prepared]:
+    """Decodes a request's images, in parallel when there are several.
+
+    Raises:
+        ImageError: An image cannot be decoded; the message names it.
+    """
+    workers = min(len(images), settings().worker_count())
+    if workers <= 1:
+        return [_prepare(predictor, image) for image in images]
+    # Pillow releases the GIL while decoding and resizing.
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(functools.partial(_prepare, predictor), images))
+
+
+def _run_prepared(
     predictor: Predictor,
-    inputs: list[Any],
-    images: Sequence[InputImage],
-    confidence: float | None,
     top_k: int | None,
+    confidence: float | None,
+    items: list[_Prepared],
 ) -> list[Prediction]:
-    """Predicts, naming the request's image in a decode error, not ``image 0``."""
-    try:
-        return predictor.predict(inputs, confidence=confidence, top_k=top_k)
-    except ImageError as error:
-        message = str(error)
-        for index, image in enumerate(images):
-            message = message.replace(f"inputs[{index}]", image.name)
-        message = message.replace("<input>", images[0].name)
-        raise type(error)(message) from None
+    """One predictor call for the decoded images of one or more requests."""
+    return predictor.predict_prepared(
+        [item.image for item in items],
+        top_k=top_k,
+        confidence=confidence,
+        decode_ms=[item.decode_ms for item in items],
+    )
 
 
 def decode_base64(value: str | bytes, name: str) -> bytes:

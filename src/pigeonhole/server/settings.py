@@ -8,11 +8,45 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from functools import cache
 
 from pigeonhole.errors import ValidationError
 
 MIB = 1024 * 1024
+
+#: Default of `ServerSettings.batch_window_ms`.
+DEFAULT_BATCH_WINDOW_MS = 5.0
+
+#: Default of `ServerSettings.max_batch_images`: the model graph's own batch size.
+DEFAULT_MAX_BATCH_IMAGES = 32
+
+
+@cache
+def _batching_env() -> tuple[float, int]:
+    """``PIGEONHOLE_BATCH_WINDOW_MS`` and ``PIGEONHOLE_MAX_BATCH_IMAGES``, read once."""
+    window = os.environ.get("PIGEONHOLE_BATCH_WINDOW_MS", "")
+    size = os.environ.get("PIGEONHOLE_MAX_BATCH_IMAGES", "")
+    try:
+        return (
+            float(window) if window else DEFAULT_BATCH_WINDOW_MS,
+            int(size) if size else DEFAULT_MAX_BATCH_IMAGES,
+        )
+    except ValueError:
+        raise ValidationError(
+            f"PIGEONHOLE_BATCH_WINDOW_MS={window!r} must be a number of milliseconds "
+            f"and PIGEONHOLE_MAX_BATCH_IMAGES={size!r} a whole number; fix or unset "
+            "them"
+        ) from None
+
+
+def _default_window() -> float:
+    return _batching_env()[0]
+
+
+def _default_batch_images() -> int:
+    return _batching_env()[1]
 
 
 @dataclass(frozen=True)
@@ -35,9 +69,16 @@ class ServerSettings:
         record_images: Whether the log also keeps each predicted image's bytes (in
             the blob store), so it can be sent back to its project later.
         start_worker: Whether the app starts the training worker process.
+        batch_window_ms: How long a shared predictor call may wait for concurrent
+            requests already on their way, in milliseconds; a lone request never
+            waits (`pigeonhole.server.batching`). 0 gives every request its own
+            call. Default from ``PIGEONHOLE_BATCH_WINDOW_MS``, else 5.
+        max_batch_images: Most images in one shared predictor call. Default from
+            ``PIGEONHOLE_MAX_BATCH_IMAGES``, else 32.
 
     Raises:
-        ValidationError: A port outside 0 to 65535 or a size limit below 1 byte.
+        ValidationError: A port outside 0 to 65535, a size limit below 1 byte, a
+            negative batch window or a batch size below 1.
     """
 
     host: str = "127.0.0.1"
@@ -51,13 +92,20 @@ class ServerSettings:
     record_predictions: bool = True
     record_images: bool = False
     start_worker: bool = True
+    batch_window_ms: float = field(default_factory=_default_window)
+    max_batch_images: int = field(default_factory=_default_batch_images)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValidationError(f"port={self.port} must be from 0 to 65535")
         if self.url_timeout_s <= 0:
             raise ValidationError(f"url_timeout_s={self.url_timeout_s} must be above 0")
-        for name in ("max_upload_bytes", "max_request_bytes", "loaded_models"):
+        if not 0 <= self.batch_window_ms <= 1000:
+            raise ValidationError(
+                f"batch_window_ms={self.batch_window_ms} must be from 0 (off) to 1000"
+            )
+        names = ("max_upload_bytes", "max_request_bytes", "loaded_models")
+        for name in (*names, "max_batch_images"):
             if getattr(self, name) < 1:
                 raise ValidationError(
                     f"{name}={getattr(self, name)} must be at least 1"
