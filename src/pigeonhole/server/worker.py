@@ -6,7 +6,9 @@ method, so it shares no threads or locks with the server) that opens the workspa
 itself and calls `pigeonhole.training.runs.execute_run` for each id in turn. The run
 writes its progress to the database, where the server reads it. A crash of a run
 cannot take the server down; a crash of the server leaves ``queued`` or ``running``
-rows, which `fail_interrupted_runs` marks failed when the next server starts.
+rows, which `fail_interrupted_runs` marks failed when the next server starts. The
+worker ends itself when the server process is gone (killed, not stopped), so an
+orphan cannot go on writing to a run the next server has already marked failed.
 
 The server is told when a run ends (to send webhooks) through a second queue read
 by a thread of its own.
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds the worker gets to finish on its own before it is terminated.
 STOP_TIMEOUT_S = 5.0
+#: Seconds between the worker's checks that the server process still exists.
+PARENT_CHECK_S = 0.5
 
 RunEnded = Callable[[int], None]
 
@@ -121,6 +127,10 @@ def work(root: str, database_url: str, jobs: Any, ended: Any) -> None:
     from pigeonhole.training.runs import execute_run
     from pigeonhole.workspace import Workspace
 
+    parent = os.getppid()
+    threading.Thread(
+        target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True
+    ).start()
     workspace = Workspace.open(root, database_url=database_url)
     try:
         while True:
@@ -139,3 +149,11 @@ def work(root: str, database_url: str, jobs: Any, ended: Any) -> None:
             ended.put(run_id)
     finally:
         workspace.close()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Ends the worker process at once when the server that started it is gone."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    logger.warning("the server (pid %d) is gone; the training worker stops", parent)
+    os._exit(1)
