@@ -4,13 +4,14 @@ A real ``pigeonhole serve`` process (uvicorn) serves a workspace holding one mod
 package (the ImageNet MobileNetV2 that ``bench_predict`` exports) as model
 ``imagenet/1``. An asyncio load generator (httpx, keep-alive connections) on
 loopback keeps 1, 8 and 32 requests in flight, each ``POST /infer/classification``
-with a 640x480 JPEG in base64, the Roboflow request shape. When the server has no
-such route yet, ``GET /health`` is measured instead and the notes say so.
+with a 640x480 JPEG in base64, the Roboflow request shape.
 
 Baseline: the same model and bytes through ``Predictor.predict`` in a fresh
 process (no HTTP), so the server's overhead is the median request latency at
 concurrency 1 minus the median in-process predict. Memory: the server's RSS is
 sampled through a soak at concurrency 8 (5 minutes in the full run, 20 s quick).
+Micro-batching: requests/s at concurrency 8 and 32 against a second server started
+with ``--batch-window-ms 0`` (every request its own predictor call).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from benchmarks.common import Context, Figure, median, peak_memory_of, percentil
 from benchmarks.datagen import FolderSpec, make_image
 
 INFER = "/infer/classification"
+ROUTE = f"POST {INFER}"
+NO_BATCHING = ("--batch-window-ms", "0")
 MODEL_SLUG = "imagenet"
 OVERHEAD_TARGET_MS = 2.0
 RSS_GROWTH_LIMIT = 1.10
@@ -92,7 +95,7 @@ def rss_mib(pid: int) -> float:
 class Server:
     """``pigeonhole serve --no-auth`` on a free loopback port."""
 
-    def __init__(self, workspace: Path, log: Path) -> None:
+    def __init__(self, workspace: Path, log: Path, *options: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [str(Path(sys.executable).parent / "pigeonhole"), "serve"]
@@ -102,6 +105,7 @@ class Server:
             str(self.port),
             "--workspace",
             str(workspace),
+            *options,
         ]
         self._log = log.open("w")
         self.process = subprocess.Popen(command, stdout=self._log, stderr=self._log)
@@ -191,10 +195,10 @@ def run(ctx: Context) -> list[Figure]:
     package = _model_package(ctx.workdir / "model")
     workspace = build_workspace(ctx.workdir / "workspace", package)
     jpeg = payload_jpeg()
+    request = _request(jpeg)
     server = Server(workspace, ctx.workdir / "server.log")
     try:
         server.wait_ready()
-        request, route = _request(server, jpeg)
         load(server, request, 1, 2.0)  # warm-up: loads the model
         levels = {c: load(server, request, c, level_s) for c in (1, 8, 32)}
         start_rss = rss_mib(server.process.pid)
@@ -202,26 +206,58 @@ def run(ctx: Context) -> list[Figure]:
         end_rss = rss_mib(server.process.pid)
     finally:
         server.close()
+    unbatched = _unbatched_levels(ctx, workspace, request, level_s)
     fn = functools.partial(in_process_latency_ms, str(package), jpeg, 50)
     baseline_ms, _ = peak_memory_of(fn)
     ctx.sections["server RSS during the soak"] = _rss_table(soak)
-    return _figures(route, levels, soak, baseline_ms, start_rss, end_rss)
+    return [
+        *_figures(levels, soak, baseline_ms, start_rss, end_rss),
+        *_batching_figures(levels, unbatched),
+    ]
 
 
-def _request(server: Server, jpeg: bytes) -> tuple[dict[str, Any], str]:
-    paths = httpx.get(server.url + "/openapi.json", timeout=10).json()["paths"]
-    if INFER not in paths:
-        return {"method": "GET", "url": "/health"}, "GET /health"
+def _request(jpeg: bytes) -> dict[str, Any]:
     body = {
         "model_id": f"{MODEL_SLUG}/1",
         "api_key": "benchmark",
         "image": {"type": "base64", "value": base64.b64encode(jpeg).decode()},
     }
-    return {"method": "POST", "url": INFER, "json": body}, f"POST {INFER}"
+    return {"method": "POST", "url": INFER, "json": body}
+
+
+def _unbatched_levels(
+    ctx: Context, workspace: Path, request: dict[str, Any], seconds: float
+) -> dict[int, Load]:
+    """Concurrency 8 and 32 against a server that never batches."""
+    server = Server(workspace, ctx.workdir / "server-unbatched.log", *NO_BATCHING)
+    try:
+        server.wait_ready()
+        load(server, request, 1, 2.0)
+        return {c: load(server, request, c, seconds) for c in (8, 32)}
+    finally:
+        server.close()
+
+
+def _batching_figures(
+    batched: dict[int, Load], unbatched: dict[int, Load]
+) -> list[Figure]:
+    return [
+        Figure(
+            f"HTTP {ROUTE}, concurrency {c}, requests/s with micro-batching",
+            batched[c].rps,
+            level.rps,
+            "requests/s",
+            True,
+            note="baseline: the same server with --batch-window-ms 0; p99 "
+            f"{percentile(batched[c].latencies_ms, 99):.1f} ms batched, "
+            f"{percentile(level.latencies_ms, 99):.1f} ms not",
+        )
+        for c, level in unbatched.items()
+        if level.latencies_ms and batched[c].latencies_ms
+    ]
 
 
 def _figures(
-    route: str,
     levels: dict[int, Load],
     soak: Load,
     baseline_ms: list[float],
@@ -235,7 +271,7 @@ def _figures(
             raise RuntimeError(f"no request succeeded at {c}: {level.first_error}")
         figures.append(
             Figure(
-                f"HTTP {route}, concurrency {c}, requests/s",
+                f"HTTP {ROUTE}, concurrency {c}, requests/s",
                 level.rps,
                 1000 / in_process,
                 "requests/s",
@@ -246,7 +282,7 @@ def _figures(
         )
         figures.append(
             Figure(
-                f"HTTP {route}, concurrency {c}, p99",
+                f"HTTP {ROUTE}, concurrency {c}, p99",
                 percentile(level.latencies_ms, 99),
                 percentile(baseline_ms, 99),
                 "ms",
@@ -262,21 +298,15 @@ def _figures(
     return [
         *figures,
         Figure(
-            f"HTTP {route} median latency at concurrency 1",
+            f"HTTP {ROUTE} median latency at concurrency 1",
             one,
             in_process,
             "ms",
             False,
             target=f"overhead < {OVERHEAD_TARGET_MS:g} ms over in-process predict",
-            met=overhead < OVERHEAD_TARGET_MS if route != "GET /health" else None,
+            met=overhead < OVERHEAD_TARGET_MS,
             note=f"overhead {overhead:.2f} ms per request; the load generator "
-            "shares the 2 cores with the server"
-            + (
-                "; PENDING: the server has no /infer/classification route yet, so "
-                "this is GET /health against in-process predict, not an overhead"
-                if route == "GET /health"
-                else ""
-            ),
+            "shares the 2 cores with the server",
         ),
         Figure(
             "HTTP errors over all levels and the soak",
