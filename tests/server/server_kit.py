@@ -74,9 +74,15 @@ def running(app: FastAPI) -> Iterator[str]:
 
 
 @contextmanager
-def live_server(root: Path, settings: ServerSettings = TEST_SETTINGS) -> Iterator[Live]:
-    """A new workspace at ``root``, its two keys, and a server for it."""
-    workspace = Workspace.init(root)
+def live_server(
+    root: Path,
+    settings: ServerSettings = TEST_SETTINGS,
+    *,
+    database_url: str | None = None,
+) -> Iterator[Live]:
+    """A new workspace at ``root`` (SQLite in it unless ``database_url`` names
+    another database), its two keys, and a server for it."""
+    workspace = Workspace.init(root, database_url=database_url)
     write_key, _ = create_key(workspace, "tests")
     read_key, _ = create_key(workspace, "viewer", read_only=True)
     app = create_app(workspace, settings=settings)
