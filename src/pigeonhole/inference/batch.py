@@ -9,7 +9,6 @@ reported in its outcome and the stream goes on; it is never skipped silently.
 
 Example:
     >>> from pathlib import Path
-from typing import Any
     >>> files = sorted(Path("photos").rglob("*.jpg"))  # doctest: +SKIP
     >>> for outcome in predict_stream(predictor, files):  # doctest: +SKIP
     ...     print(outcome.source, outcome.prediction and outcome.prediction.top)
