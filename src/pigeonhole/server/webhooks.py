@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 ATTEMPTS = 4
 #: Seconds to wait after the first failed attempt; doubled after each next one.
 BACKOFF_S = 0.5
+#: Most queued events the delivery thread takes (and looks up hooks for) at once.
+DRAIN_LIMIT = 256
 #: Seconds one attempt may take.
 TIMEOUT_S = 5.0
 
@@ -218,15 +220,38 @@ class WebhookSender:
         self._client.close()
 
     def _deliver_all(self) -> None:
-        while (event := self._events.get()) is not None:
+        while events := self._next_events():
+            # One lookup per project for all the events queued meanwhile: under
+            # load, a query per prediction would compete with the predictions.
+            hooks: dict[str, list[Webhook]] = {}
+            for event in events:
+                slug = event["project"]
+                if slug not in hooks:
+                    try:
+                        hooks[slug] = self._hooks(slug)
+                    except Exception:
+                        logger.exception("could not read the webhooks of %s", slug)
+                        hooks[slug] = []
+                for hook in hooks[slug]:
+                    if hook.wants(event):
+                        self._deliver(hook, event)
+
+    def _next_events(self) -> list[dict[str, Any]]:
+        """Waits for an event, then takes those queued behind it; empty at the end."""
+        events: list[dict[str, Any]] = []
+        event = self._events.get()
+        while event is not None:
+            events.append(event)
+            if len(events) >= DRAIN_LIMIT:
+                return events
             try:
-                hooks = self._hooks(event["project"])
-            except Exception:
-                logger.exception("could not read the webhooks of %s", event["project"])
-                continue
-            for hook in hooks:
-                if hook.wants(event):
-                    self._deliver(hook, event)
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return events
+        # The stop marker: deliver what came before it, then end.
+        if events:
+            self._events.put(None)
+        return events
 
     def _hooks(self, slug: str) -> list[Webhook]:
         with self.workspace.sessions() as session:

@@ -18,6 +18,7 @@ from pigeonhole.errors import NotFoundError
 from pigeonhole.server.deps import READ, WRITE, ProjectDep, SettingsDep
 from pigeonhole.server.errors import PayloadTooLargeError, size_text
 from pigeonhole.server.predicting import InputImage, PredictionService
+from pigeonhole.server.responses import FastJSONResponse
 from pigeonhole.server.schemas import error_responses
 from pigeonhole.server.uploads import safe_name
 
@@ -93,7 +94,7 @@ async def predict(
     files: Annotated[list[UploadFile], File(description="One or more images.")],
     confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     top_k: Annotated[int | None, Query(ge=1)] = None,
-) -> list[dict[str, Any]]:
+) -> FastJSONResponse:
     """Predicts every uploaded image; answers a prediction per file, in order."""
     images = []
     for upload in files:
@@ -113,15 +114,18 @@ async def predict(
         confidence=confidence,
         top_k=top_k,
     )
-    return [
-        {
-            "inference_id": one.inference_id,
-            "model_id": one.model_id,
-            "filename": one.image.name,
-        }
-        | one.prediction.to_dict()
-        for one in served
-    ]
+    # Plain JSON values, sent as is (see pigeonhole.server.responses).
+    return FastJSONResponse(
+        [
+            {
+                "inference_id": one.inference_id,
+                "model_id": one.model_id,
+                "filename": one.image.name,
+            }
+            | one.prediction.to_dict()
+            for one in served
+        ]
+    )
 
 
 def _plots(folder: Path) -> list[Path]:

@@ -38,6 +38,7 @@ from pigeonhole.server.predicting import (
     listing_threshold,
     roboflow_answer,
 )
+from pigeonhole.server.responses import FastJSONResponse
 from pigeonhole.server.schemas import error_responses
 from pigeonhole.server.serving import ModelRef
 from pigeonhole.server.settings import ServerSettings
@@ -107,7 +108,7 @@ def _check(request: Request, key: str | None) -> None:
 @router.post("/infer/classification", response_model=None)
 def infer_classification(
     request: Request, key: SuppliedKey, body: ClassificationRequest | None = None
-) -> dict[str, Any] | list[dict[str, Any]]:
+) -> FastJSONResponse:
     """Classifies one image, or a list of them (giving a list of answers)."""
     body = _required(body, request, key)
     refs = body.image if isinstance(body.image, list) else [body.image]
@@ -117,7 +118,7 @@ def infer_classification(
         _json_image(ref, name, settings) for ref, name in zip(refs, names, strict=True)
     ]
     answers = _answers(request, body.model_id, images, body.confidence)
-    return answers if isinstance(body.image, list) else answers[0]
+    return FastJSONResponse(answers if isinstance(body.image, list) else answers[0])
 
 
 @router.get("/model/registry")
@@ -189,7 +190,7 @@ async def legacy_infer(
         Query(ge=0, le=100, description="0 to 1, or a percentage when 1 or more."),
     ] = None,
     image: Annotated[str | None, Query(description="An http(s) image URL.")] = None,
-) -> dict[str, Any]:
+) -> FastJSONResponse:
     """The older Roboflow route: base64 body, multipart ``file`` or ``?image=<url>``."""
     _check(request, key)
     settings = _settings(request)
@@ -205,7 +206,7 @@ async def legacy_infer(
     answers = await run_in_threadpool(
         _answers, request, model_id, [InputImage(data, name)], confidence
     )
-    return answers[0]
+    return FastJSONResponse(answers[0])
 
 
 def _required(body: Body | None, request: Request, key: str | None) -> Body:
@@ -225,6 +226,8 @@ def _answers(
     images: list[InputImage],
     confidence: float | None,
 ) -> list[dict[str, Any]]:
+    """The answers as plain JSON values, which the routes send as a
+    `FastJSONResponse` (see `pigeonhole.server.responses`)."""
     service = _service(request)
     served = service.predict(model_id, images, confidence=confidence)
     threshold = listing_threshold(service.models.get(model_id), confidence)
