@@ -13,7 +13,8 @@ The tree::
     │   ├── UnsupportedImageError   not an image, or a format we do not read
     │   ├── CorruptImageError       truncated or damaged bytes
     │   └── ImageTooLargeError      more pixels than the decompression-bomb limit
-    └── WeightsError             pretrained weights missing or failing their checksum
+    ├── WeightsError             pretrained weights missing or failing their checksum
+    └── DependencyError          an optional package or a service missing (Ray)
 
 Every message says what failed, the offending value, what is accepted and how to fix it.
 The CLI prints ``Error: <message>`` and exits 1 (2 for usage errors); the server maps
@@ -93,3 +94,9 @@ class WeightsError(PigeonholeError):
     """Pretrained weights are missing, unreachable or fail their checksum."""
 
     code = "weights_error"
+
+
+class DependencyError(PigeonholeError):
+    """An optional package is not installed, or a service it needs is unreachable."""
+
+    code = "dependency_error"

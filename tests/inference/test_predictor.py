@@ -59,6 +59,7 @@ def test_inference_path_imports_no_torch(package: ModelPackage) -> None:
         "import sys\n"
         "from pigeonhole.inference.predictor import Predictor\n"
         "import pigeonhole.inference.batch, pigeonhole.inference.fetch\n"
+        "import pigeonhole.inference.distributed\n"
         "import pigeonhole.cli.predict\n"
         f"predictor = Predictor.load({str(package.path)!r})\n"
         "predictor.predict(b'' + open(sys.argv[1], 'rb').read())\n"

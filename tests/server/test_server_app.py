@@ -12,6 +12,7 @@ from pigeonhole import __version__
 from pigeonhole.errors import (
     ConflictError,
     CorruptImageError,
+    DependencyError,
     ImportFormatError,
     NotFoundError,
     PigeonholeError,
@@ -150,6 +151,7 @@ def test_unexpected_error_is_a_generic_500_and_is_logged(
         (UnsafeArchiveError("x"), 400),
         (CorruptImageError("x"), 400),
         (WeightsError("x"), 503),
+        (DependencyError("x"), 503),
         (WorkspaceError("x"), 500),
         (PigeonholeError("x"), 400),
     ],

@@ -72,6 +72,23 @@ _CSV_FIELDS = (
     is_flag=True,
     help="Also fetch URLs on loopback and private networks.",
 )
+@click.option(
+    "--ray",
+    "use_ray",
+    is_flag=True,
+    help="Spread the images over a Ray cluster (pip install 'pigeonhole[ray]'); "
+    "every machine must see MODEL and PATHS at the same paths.",
+)
+@click.option(
+    "--ray-address",
+    help="With --ray: the cluster (auto, ray://host:10001); a local one if not given.",
+)
+@click.option(
+    "--ray-actors",
+    type=click.IntRange(min=1),
+    help="With --ray: actors holding the model; one per CPU of the cluster if not "
+    "given.",
+)
 @workspace_option
 @json_option
 @friendly_errors
@@ -83,6 +100,9 @@ def predict(
     confidence: float | None,
     batch_size: int,
     allow_private_urls: bool,
+    use_ray: bool,
+    ray_address: str | None,
+    ray_actors: int | None,
     workspace_path: Path,
     as_json: bool,
 ) -> None:
@@ -94,28 +114,33 @@ def predict(
     Example:
         pigeonhole predict bananas/3 photos/ https://example.com/cat.jpg
         pigeonhole predict models/bananas/3 photos/ -o predictions.csv
+        pigeonhole predict bananas/3 /shared/photos/ --ray --ray-address auto
     """
-    from pigeonhole.inference.batch import predict_stream
-    from pigeonhole.inference.fetch import UrlLimits
-    from pigeonhole.inference.predictor import Predictor
-
     writer_kind = _output_kind(output)
     folder = resolve_model(model, workspace_path)
     sources = expand_paths(paths)
-    predictor = Predictor.load(folder, urls=UrlLimits(allow_private=allow_private_urls))
-    outcomes = predict_stream(
-        predictor,
-        sources,
-        batch_size=batch_size,
-        top_k=top_k,
-        confidence=confidence,
-    )
+    if use_ray:
+        from pigeonhole.inference.distributed import RayPlan, predict_on_ray
+
+        found = predict_on_ray(
+            folder,
+            sources,
+            plan=RayPlan(actors=ray_actors, address=ray_address),
+            batch_size=batch_size,
+            top_k=top_k,
+            confidence=confidence,
+            allow_private_urls=allow_private_urls,
+        )
+    else:
+        found = _predict_here(
+            folder, sources, batch_size, top_k, confidence, allow_private_urls
+        )
     with ExitStack() as stack:
         stream = None
         if output is not None:
             stream = stack.enter_context(output.open("w", encoding="utf-8", newline=""))
         rows = _with_progress(
-            (_row(o.source, o.prediction, o.error) for o in outcomes),
+            found,
             total=len(sources),
             show=len(sources) > 1,
         )
@@ -123,6 +148,26 @@ def predict(
     _summarise(counts, output)
     if counts["predicted"] == 0:
         raise click.ClickException("no image could be predicted; see the errors above")
+
+
+def _predict_here(
+    folder: Path,
+    sources: list[str],
+    batch_size: int,
+    top_k: int | None,
+    confidence: float | None,
+    allow_private_urls: bool,
+) -> Iterator[dict[str, Any]]:
+    """Rows of `predict_stream` on this machine."""
+    from pigeonhole.inference.batch import predict_stream
+    from pigeonhole.inference.fetch import UrlLimits
+    from pigeonhole.inference.predictor import Predictor
+
+    predictor = Predictor.load(folder, urls=UrlLimits(allow_private=allow_private_urls))
+    outcomes = predict_stream(
+        predictor, sources, batch_size=batch_size, top_k=top_k, confidence=confidence
+    )
+    return (outcome.to_dict() for outcome in outcomes)
 
 
 def resolve_model(model: str, workspace_path: Path) -> Path:
@@ -188,14 +233,6 @@ def _output_kind(output: Path | None) -> str | None:
     raise click.UsageError(
         f"--output {str(output)!r} must end in .jsonl (JSON lines) or .csv"
     )
-
-
-def _row(source: str, prediction: Any, error: str | None) -> dict[str, Any]:
-    if prediction is None:
-        return {"source": source, "error": error}
-    row = {"source": source, **prediction.to_dict(), "error": None}
-    row["time_ms"] = round(row["time_ms"], 3)
-    return row
 
 
 def _with_progress(

@@ -57,6 +57,15 @@ class BatchOutcome:
         """Whether the image was predicted."""
         return self.prediction is not None
 
+    def to_dict(self) -> dict[str, Any]:
+        """One JSON-safe row: ``source``, the prediction's fields, and ``error``
+        (the prediction's fields are left out when it failed)."""
+        if self.prediction is None:
+            return {"source": self.source, "error": self.error}
+        row = {"source": self.source, **self.prediction.to_dict(), "error": None}
+        row["time_ms"] = round(row["time_ms"], 3)
+        return row
+
 
 _Decoded = tuple[DecodedImage | None, float, str | None]
 

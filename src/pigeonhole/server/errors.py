@@ -21,7 +21,7 @@ traceback; the traceback never reaches the client.
 | PayloadTooLargeError, a request body over the limit | 413 | ``payload_too_large`` |
 | ValidationError, ImportFormatError, ImageError | 400 | the error's ``code`` |
 | a malformed request (bad JSON, missing field) | 422 | ``invalid_request`` |
-| WeightsError | 503 | ``weights_error`` |
+| WeightsError, DependencyError | 503 | ``weights_error``, ``dependency_error`` |
 | WorkspaceError, anything unexpected | 500 | ``workspace_error``, ``internal_error`` |
 """
 
@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pigeonhole.errors import (
     ConflictError,
+    DependencyError,
     ImageError,
     ImportFormatError,
     NotFoundError,
@@ -84,6 +85,7 @@ STATUS_BY_ERROR: dict[type[PigeonholeError], int] = {
     ImportFormatError: 400,
     ImageError: 400,
     WeightsError: 503,
+    DependencyError: 503,
     WorkspaceError: 500,
 }
 
