@@ -144,10 +144,25 @@ def percentile(xs: Sequence[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
+def own_peak_rss() -> int:
+    """Peak RSS of this process since it started its program, in bytes.
+
+    Read from ``VmHWM``: ``ru_maxrss`` would also count the parent's memory,
+    which a child shares between fork and exec (a benchmark started from a suite
+    that had loaded torch read 2.3 GB for a plain loop).
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _child(fn: Callable[[], Any], conn: Any) -> None:
     try:
         result = fn()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = own_peak_rss()
         conn.send((True, result, peak))
     except BaseException as exc:  # reported to the parent
         conn.send((False, f"{type(exc).__name__}: {exc}", 0))
@@ -198,7 +213,11 @@ class CommandResult:
 
 
 def run_measured(argv: Sequence[str], cwd: Path | None = None) -> CommandResult:
-    """Run a command and measure its wall time and peak RSS (bytes) via ``wait4``."""
+    """Run a command and measure its wall time and peak RSS (bytes) via ``wait4``.
+
+    The peak can include this process's own memory (see `own_peak_rss`); a child
+    that can report its own peak should.
+    """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
