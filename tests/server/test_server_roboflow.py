@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from inference_sdk import InferenceHTTPClient
+from inference_sdk import InferenceConfiguration, InferenceHTTPClient
 from inference_sdk.http.errors import HTTPCallErrorError
 from modelkit import add_model, colour_image
 from PIL import Image
@@ -55,8 +55,11 @@ def b64(image: Image.Image) -> str:
 # The inference-sdk client
 
 
-def test_sdk_client_classifies(live: Live) -> None:
+@pytest.mark.parametrize("transport", ["legacy", "header"])
+def test_sdk_client_classifies(live: Live, transport: str) -> None:
+    # The client's key travels in the query or body (legacy) or as a Bearer header.
     client = InferenceHTTPClient(api_url=live.url, api_key=live.write_key)
+    client.configure(InferenceConfiguration(api_key_transport=transport))
 
     answer = client.infer(colour_image("green"), model_id="colours/1")
 
