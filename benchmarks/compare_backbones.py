@@ -13,29 +13,13 @@ Run with ``python -m benchmarks.compare_backbones``.
 from __future__ import annotations
 
 import logging
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.bench_accuracy import SETS, build_project
-from benchmarks.common import default_data
-
-
-def predict_ms(model_folder: Path, photo: Path, repeats: int = 50) -> float:
-    """Median batch-1 latency of the served model on ``photo``'s bytes."""
-    from pigeonhole.inference.predictor import Predictor
-
-    predictor = Predictor.load(model_folder)
-    data = photo.read_bytes()
-    for _ in range(5):
-        predictor.predict(data)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        predictor.predict(data)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+from benchmarks.bench_http import in_process_latency_ms
+from benchmarks.common import default_data, median
 
 
 def main() -> None:
@@ -65,7 +49,9 @@ def main() -> None:
                 model = train(project, config=TrainConfig(backbone=name))
                 seconds = time.perf_counter() - start
                 metric = "micro_f1" if photo_set.multi_label else "accuracy"
-                latency = predict_ms(model.path, photo)
+                latency = median(
+                    in_process_latency_ms(str(model.path), photo.read_bytes(), 50)
+                )
                 print(
                     f"| {photo_set.name} | {name} | {model.metrics[metric]:.3f} "
                     f"| {seconds:.1f} s | {latency:.1f} ms |",
