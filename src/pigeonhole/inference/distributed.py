@@ -14,7 +14,8 @@ shared disk) or fetch them by URL. Ray is an optional dependency:
 starts a local one.
 
 Example:
-    >>> rows = predict_on_ray("models/bananas/3", paths, actors=8)  # doctest: +SKIP
+    >>> plan = RayPlan(actors=8)
+    >>> rows = predict_on_ray("models/bananas/3", paths, plan=plan)  # doctest: +SKIP
     >>> for row in rows:  # doctest: +SKIP
     ...     print(row["source"], row["top"] or row["error"])
 """

@@ -163,9 +163,24 @@ export async function render(container, { slug, project, params }) {
     fillTile(grid.children[index], image);
   }
 
+  // The images an action applies to: the selection, else the focused image.
+  function chosenImages() {
+    if (state.selected.size) return state.images.filter((image) => state.selected.has(image.id));
+    return [state.images[state.focus]].filter(Boolean);
+  }
+
+  // Clears the selection; says whether there was one.
+  function deselectAll() {
+    const had = state.selected.size > 0;
+    state.selected.clear();
+    for (const tile of grid.children) tile.setAttribute("aria-selected", "false");
+    drawSelection();
+    return had;
+  }
+
   // Labels the selection, or the focused image when nothing is selected.
   async function applyClass(name, action) {
-    const ids = state.selected.size ? [...state.selected] : [state.images[state.focus]?.id].filter(Boolean);
+    const ids = chosenImages().map((image) => image.id);
     if (!ids.length) return;
     const focused = state.images[state.focus];
     if (action === "toggle") action = focused && focused.labels.includes(name) ? "remove" : "add";
@@ -182,10 +197,7 @@ export async function render(container, { slug, project, params }) {
       // Any label a person gives clears a suggestion; unlabelling keeps it.
       replaceImage({ ...image, labels: next, suggestion: labels.length && action !== "remove" ? null : image.suggestion });
     }
-    const wasSelection = state.selected.size > 0;
-    state.selected.clear();
-    for (const tile of grid.children) tile.setAttribute("aria-selected", "false");
-    drawSelection();
+    const wasSelection = deselectAll();
     announce(`${name === null ? "Cleared labels of" : `${action === "remove" ? "Removed" : "Labelled"} ${name}:`} ${ids.length} image(s)`);
     if (!wasSelection && !multi) await step(1);
     else moveFocus(state.focus);
@@ -239,9 +251,7 @@ export async function render(container, { slug, project, params }) {
 
   // Accepts the suggestions of the selection, or of the focused image.
   async function acceptSuggestion() {
-    const chosen = state.selected.size
-      ? state.images.filter((image) => state.selected.has(image.id))
-      : [state.images[state.focus]].filter(Boolean);
+    const chosen = chosenImages();
     const ids = chosen.filter((image) => image.suggestion).map((image) => image.id);
     if (!ids.length) {
       announce(chosen.length > 1 ? "None of these images has a suggested label" : "This image has no suggested label");
@@ -252,10 +262,7 @@ export async function render(container, { slug, project, params }) {
       const image = state.images.find((item) => item.id === id);
       replaceImage({ ...image, labels: [...image.suggestion.labels], suggestion: null });
     }
-    const wasSelection = state.selected.size > 0;
-    state.selected.clear();
-    for (const tile of grid.children) tile.setAttribute("aria-selected", "false");
-    drawSelection();
+    const wasSelection = deselectAll();
     announce(`Accepted the suggestions of ${result.changed} image(s)`);
     if (!wasSelection) await step(1);
     else moveFocus(state.focus);
@@ -276,11 +283,7 @@ export async function render(container, { slug, project, params }) {
     for (const tile of grid.children) tile.setAttribute("aria-selected", "true");
     drawSelection();
   } }, "Select page");
-  const clearSelection = h("button", { type: "button", class: "secondary", onclick: () => {
-    state.selected.clear();
-    for (const tile of grid.children) tile.setAttribute("aria-selected", "false");
-    drawSelection();
-  } }, "Clear selection");
+  const clearSelection = h("button", { type: "button", class: "secondary", onclick: deselectAll }, "Clear selection");
   const classForm = h("form", { class: "row", onsubmit: (event) => {
     event.preventDefault();
     busy(addClassButton, async () => {
